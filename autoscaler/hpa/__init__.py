@@ -1,0 +1,1 @@
+"""The HorizontalPodAutoscaler controller, upstream-exact. Not yet built: see the HPA issue."""

@@ -1,0 +1,1 @@
+"""Node-problem detection (log and plugin monitors) and the taint manager. Not yet built."""

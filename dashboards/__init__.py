@@ -1,0 +1,1 @@
+"""Grafana dashboards as grafanalib code and the JSON generated from it. Not yet built."""

@@ -1,0 +1,1 @@
+"""Shared core of kubescale: the CLI entry, Kubernetes client plumbing, clock, quantities and settings."""
