@@ -1,0 +1,78 @@
+"""Fixtures that start real processes on loopback: kubesim (as `kubescale sim`), kubectl runs against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+READY = re.compile(r"kubesim ready: (\S+) kubeconfig=(\S+)")
+
+
+@dataclass
+class Sim:
+    url: str
+    kubeconfig: str
+    proc: subprocess.Popen[str]
+    workdir: Path
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the machine's real kubectl against this kubesim."""
+        cmd = ["kubectl", "--kubeconfig", self.kubeconfig, *args]
+        out = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, "KUBECACHEDIR": str(self.workdir / "kubecache"),
+                                  "HOME": str(self.workdir)})
+        if check and out.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+        return out
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+
+def start_sim(workdir: Path, extra: Sequence[str] = (), timeout: float = 30) -> Sim:
+    workdir.mkdir(parents=True, exist_ok=True)
+    kubeconfig = workdir / "kubeconfig"
+    cmd = [sys.executable, "-m", "kubescale.cli", "sim", "--listen", "127.0.0.1:0",
+           "--kubeconfig-out", str(kubeconfig), *extra]
+    log = open(workdir / "kubesim.log", "w")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = READY.search(line)
+        if m:
+            return Sim(m.group(1), m.group(2), proc, workdir)
+    proc.kill()
+    raise RuntimeError(f"kubesim did not become ready; log:\n{(workdir / 'kubesim.log').read_text()}")
+
+
+def stop_sim(sim: Sim) -> None:
+    sim.proc.send_signal(signal.SIGTERM)
+    try:
+        sim.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        sim.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    s = start_sim(tmp_path_factory.mktemp("kubesim"))
+    yield s
+    stop_sim(s)
