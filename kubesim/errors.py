@@ -70,8 +70,10 @@ STALE = "the object has been modified; please apply your changes to the latest v
 
 
 def invalid(group: str, kind: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
-    """`causes` are (field, reason, message) with reasons like FieldValueInvalid / FieldValueRequired."""
-    summary = causes[0][2] if len(causes) == 1 else "[" + ", ".join(c[2] for c in causes) + "]"
+    """`causes` are (field, reason, message) with reasons like FieldValueInvalid / FieldValueRequired; the
+    message leaves the field out (as in upstream causes) and the summary puts it in front."""
+    parts = [f"{f}: {m}" if f else m for f, _r, m in causes]
+    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     qkind = f"{kind}.{group}" if group else kind
     return ApiError(
         422, "Invalid", f'{qkind} "{name}" is invalid: {summary}',
