@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from kubesim import conversion
+
 Obj = dict[str, Any]
 
 UNKNOWN = "<unknown>"
@@ -387,17 +389,11 @@ _DEFAULT_HPA_METRICS = [{"type": "Resource",
 
 
 def _hpa_metrics(obj: Obj) -> tuple[list[Obj], list[Obj]]:
-    """(spec.metrics, status.currentMetrics) in autoscaling/v2 shape, from a v2 or a v1 object."""
+    """(spec.metrics, status.currentMetrics) as the internal type has them, also from an autoscaling/v1 object."""
+    if obj.get("apiVersion") == conversion.HPA_V1:
+        obj = conversion.convert({**obj, "kind": conversion.HPA}, to_api_version=conversion.HPA_V2)
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    if obj.get("apiVersion") == "autoscaling/v1":
-        target, current = spec.get("targetCPUUtilizationPercentage"), status.get("currentCPUUtilizationPercentage")
-        specs = [] if target is None else [
-            {"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": target}}}]
-        statuses = [] if current is None else [
-            {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": current}}}]
-    else:
-        specs, statuses = spec.get("metrics") or [], status.get("currentMetrics") or []
-    return specs or _DEFAULT_HPA_METRICS, statuses
+    return spec.get("metrics") or _DEFAULT_HPA_METRICS, status.get("currentMetrics") or []
 
 
 def _current(statuses: list[Obj], i: int, source: str) -> Obj | None:
@@ -454,20 +450,11 @@ def horizontal_pod_autoscaler(obj: Obj, ctx: RowContext) -> list[Any]:
             int_field(status, "currentReplicas"), ctx.age(obj)]
 
 
-def _event_fields(obj: Obj) -> Obj:
-    """A core/v1 Event's printed fields, also from an events.k8s.io/v1 object (as the internal type has)."""
-    if "involvedObject" in obj or not ("regarding" in obj or "note" in obj):
-        return obj
-    return {"involvedObject": obj.get("regarding") or {}, "message": obj.get("note", ""),
-            "source": obj.get("deprecatedSource") or {}, "firstTimestamp": obj.get("deprecatedFirstTimestamp"),
-            "lastTimestamp": obj.get("deprecatedLastTimestamp"), "count": obj.get("deprecatedCount", 0),
-            **{k: obj.get(k) for k in ("type", "reason", "eventTime", "series", "reportingController",
-                                       "reportingInstance", "metadata")}}
-
-
 def event(obj: Obj, ctx: RowContext) -> list[Any]:
     """LAST SEEN TYPE REASON OBJECT SUBOBJECT SOURCE MESSAGE FIRST SEEN COUNT NAME."""
-    ev = _event_fields(obj)
+    ev = obj
+    if obj.get("apiVersion") == conversion.EVENT_EVENTS:  # printed from the internal (core-shaped) fields
+        ev = conversion.convert({**obj, "kind": conversion.EVENT}, to_api_version=conversion.EVENT_CORE)
     first = ctx.since(ev.get("firstTimestamp")) if parse_time(ev.get("firstTimestamp")) else ctx.since(
         ev.get("eventTime"))
     last = ctx.since(ev.get("lastTimestamp")) if parse_time(ev.get("lastTimestamp")) else first
@@ -480,7 +467,7 @@ def event(obj: Obj, ctx: RowContext) -> list[Any]:
     kind = (involved.get("kind") or "").lower()
     target = f"{kind}/{involved['name']}" if involved.get("name") else kind
     source = ev.get("source") or {}
-    component = source.get("component") or ev.get("reportingController") or ""
+    component = source.get("component") or ev.get("reportingComponent") or ""
     host = source.get("host") or ev.get("reportingInstance") or ""
     return [last, ev.get("type") or "", ev.get("reason") or "", target, involved.get("fieldPath") or "",
             f"{component}, {host}" if host else component, (ev.get("message") or "").strip(), first, count,

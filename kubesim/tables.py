@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from kubesim import errors, printers
+from kubesim import conversion, errors, printers
 from kubesim.printers import human_duration
 from kubesim.resources import ResourceType
 
@@ -458,11 +458,13 @@ def to_table(rt: ResourceType, objects: list[Obj], *, now: datetime, include_obj
              table_version: str = "v1") -> Obj:
     """A `meta.k8s.io` Table of `objects` as kube-apiserver serves it for `Accept: ...;as=Table`.
 
-    `include_object` is the request's includeObject: "Metadata" (default) puts a PartialObjectMetadata in
-    each row, "Object" the object itself (with apiVersion/kind set to `api_version` of `rt` when given),
-    "None" a null. `list_meta` becomes the Table's metadata (resourceVersion, continue, remainingItemCount;
-    for a single get pass the object's resourceVersion). `no_headers` drops columnDefinitions, as on every
-    watch event after the first. `printer_columns` are the CRD version's additionalPrinterColumns.
+    Pass the objects as stored: upstream prints its internal object whatever version was asked for (a v1
+    HPA keeps only the CPU metric in spec). `include_object` is the request's includeObject: "Metadata"
+    (default) puts a PartialObjectMetadata in each row, "Object" the object converted to `api_version`
+    (a version of `rt`, e.g. "v1"; unconverted when None), "None" a null. `list_meta` becomes the Table's
+    metadata (resourceVersion, continue, remainingItemCount; for a single get, the object's resourceVersion).
+    `no_headers` drops columnDefinitions, as on every watch event after the first. `printer_columns` are the
+    CRD version's additionalPrinterColumns.
     """
     if include_object not in INCLUDE_OBJECT and include_object != "":
         raise errors.bad_request(f'unrecognized includeObject value: "{include_object}"')
@@ -470,6 +472,7 @@ def to_table(rt: ResourceType, objects: list[Obj], *, now: datetime, include_obj
     ctx = printers.RowContext(now)
     meta_api = f"meta.k8s.io/{table_version}"
     row_of, conditions_of = printer.row, printer.conditions
+    target = None if api_version is None else rt.api_version(api_version)
     rows: list[Obj] = []
     for obj in objects:
         row: Obj = {"cells": row_of(obj, ctx)}
@@ -478,8 +481,8 @@ def to_table(rt: ResourceType, objects: list[Obj], *, now: datetime, include_obj
         if include_object == "None":
             row["object"] = None
         elif include_object == "Object":
-            row["object"] = obj if api_version is None else dict(
-                obj, apiVersion=rt.api_version(api_version), kind=rt.kind)
+            row["object"] = obj if target is None or obj.get("apiVersion") == target else conversion.convert(
+                {"kind": rt.kind, **obj}, to_api_version=target)
         else:
             row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": meta_api,
                              "metadata": obj.get("metadata") or {}}

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubesim import errors, printers, resources, tables
+from kubesim import conversion, errors, printers, resources, tables
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 REG = resources.Registry()
@@ -226,6 +226,27 @@ def test_hpa_row(obj: dict, expected: list) -> None:
     assert header(rtype) == [("Name", 0), ("Reference", 0), ("Targets", 0), ("MinPods", 0), ("MaxPods", 0),
                              ("Replicas", 0), ("Age", 0)]
     assert tables.row_for(rtype, obj, now=NOW) == expected
+
+
+def test_hpa_converted_to_v1_still_prints_its_annotation_metrics() -> None:
+    """Upstream prints the stored object; a v1-shaped one is read back through kubesim.conversion (which puts
+    the CPU target last, so a v2 object with CPU last round-trips to the same row)."""
+    v2 = {**HPA, "spec": {**HPA["spec"], "metrics": [PODS, EXTERNAL_VALUE, resource_metric("cpu", 50)]},
+          "status": {**HPA["status"], "currentMetrics": [
+              status_of("Pods", averageValue="8"), status_of("External", value="120"),
+              {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 48}}}]}}
+    v1 = conversion.convert(v2, to_api_version="autoscaling/v1")
+    assert "metrics" not in v1["spec"] and v1["spec"]["targetCPUUtilizationPercentage"] == 50
+    rtype = rt("autoscaling", "horizontalpodautoscalers")
+    assert tables.row_for(rtype, v1, now=NOW) == tables.row_for(rtype, v2, now=NOW) == [
+        "web", "Deployment/web", "8/10, 120/100 + 1 more...", "2", 10, 3, "2d5h"]
+
+
+def test_include_object_converts_the_stored_object_to_the_requested_version() -> None:
+    rtype = rt("autoscaling", "horizontalpodautoscalers")
+    table = tables.to_table(rtype, [HPA], now=NOW, include_object="Object", api_version="v1")
+    assert table["rows"][0]["cells"][2] == "cpu: 48%/50%"
+    assert table["rows"][0]["object"] == conversion.convert(HPA, to_api_version="autoscaling/v1")
 
 
 # --- Pods ----------------------------------------------------------------------------------------------
@@ -554,7 +575,7 @@ EVENT = {"apiVersion": "v1", "kind": "Event",
                                  "target", "9m", 3, "web.17f3a"], id="core"),
         pytest.param("", {**EVENT, "firstTimestamp": None, "lastTimestamp": None, "count": 0,
                           "eventTime": ts(timedelta(seconds=30)) + "", "source": {},
-                          "reportingController": "kubelet", "reportingInstance": "node-1",
+                          "reportingComponent": "kubelet", "reportingInstance": "node-1",
                           "involvedObject": {"kind": "Pod", "name": "web-1", "fieldPath": "spec.containers{app}"}},
                      ["30s", "Normal", "SuccessfulRescale", "pod/web-1", "spec.containers{app}", "kubelet, node-1",
                       "New size: 4; reason: cpu resource utilization above target", "30s", 1, "web.17f3a"],
