@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kubesim.disruption import SelectorError, selector_matches
+from kubesim import selectors
 
 Obj = dict[str, Any]
 
@@ -424,28 +424,27 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
 
 # -- validation ------------------------------------------------------------------------------------------------
 class FieldError(NamedTuple):
-    """One field.Error: `type` is the StatusCause reason, `message` the full ``field: body`` text."""
+    """One field.Error as a StatusCause: `type` is the reason, `message` field.Error.ErrorBody()."""
 
     field: str
     type: str
     message: str
 
-    @property
-    def body(self) -> str:
-        """field.Error.ErrorBody(): the StatusCause message, without the field path."""
-        return self.message[len(self.field) + 2:]
+    def __str__(self) -> str:
+        """field.Error.Error(), as the 422 summary lists it."""
+        return f"{self.field}: {self.message}"
 
 
 def _required(path: str, detail: str = "") -> FieldError:
-    return FieldError(path, "FieldValueRequired", f"{path}: Required value" + (f": {detail}" if detail else ""))
+    return FieldError(path, "FieldValueRequired", "Required value" + (f": {detail}" if detail else ""))
 
 
 def _invalid(path: str, value: str, detail: str) -> FieldError:
-    return FieldError(path, "FieldValueInvalid", f"{path}: Invalid value: {value}" + (f": {detail}" if detail else ""))
+    return FieldError(path, "FieldValueInvalid", f"Invalid value: {value}" + (f": {detail}" if detail else ""))
 
 
 def _forbidden(path: str, detail: str) -> FieldError:
-    return FieldError(path, "FieldValueForbidden", f"{path}: Forbidden: {detail}")
+    return FieldError(path, "FieldValueForbidden", f"Forbidden: {detail}")
 
 
 def _go_strings(values: Any, go_type: str) -> str:
@@ -484,8 +483,7 @@ def _containers(spec: Obj, path: str) -> list[FieldError]:
             detail = "must be no more than 63 characters" if len(name) > 63 else _DNS_LABEL_MSG
             errs.append(_invalid(f"{at}.name", json.dumps(name), detail))
         elif name in seen:
-            errs.append(FieldError(f"{at}.name", "FieldValueDuplicate",
-                                   f"{at}.name: Duplicate value: {json.dumps(name)}"))
+            errs.append(FieldError(f"{at}.name", "FieldValueDuplicate", f"Duplicate value: {json.dumps(name)}"))
         seen.add(name)
         if not c.get("image"):
             errs.append(_required(f"{at}.image"))
@@ -532,8 +530,8 @@ def validate_workload(obj: Obj) -> list[FieldError]:
     if empty and not daemon:
         errs.append(_invalid("spec.selector", go_value(selector, "selector"), f"empty selector is invalid for {what}"))
     try:
-        mismatch = not selector_matches(selector, labels or {})
-    except SelectorError:
+        mismatch = not selectors.label_selector_from_dict(selector).matches(labels or {})
+    except selectors.SelectorError:
         if not daemon:  # the template is not validated then
             detail = "" if kind == "StatefulSet" else "invalid label selector"
             return [*errs, _invalid("spec.selector", go_value(selector, "selector"), detail)]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubesim import selectors
+
 Obj = dict[str, Any]
 
 DELETION_TIMEOUT = timedelta(minutes=2)  # DeletionTimeout: how long a disrupted pod may take to go away
@@ -22,36 +24,6 @@ DISRUPTION_ALLOWED = "DisruptionAllowed"
 SUFFICIENT_PODS, INSUFFICIENT_PODS, SYNC_FAILED = "SufficientPods", "InsufficientPods", "SyncFailed"
 EVICTION_REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."
 MULTIPLE_PDBS = "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
-
-
-# -- label selectors (metav1.LabelSelectorAsSelector) ---------------------------------------------------------
-class SelectorError(ValueError):
-    """The selector cannot be turned into a labels.Selector."""
-
-
-def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
-    """Whether `labels` match; a nil selector matches nothing, an empty one everything."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or ():
-        op, key, values = expr.get("operator"), expr.get("key", ""), list(expr.get("values") or ())
-        if op in ("In", "NotIn"):
-            if not values:
-                raise SelectorError("for 'in', 'notin' operators, values set can't be empty")
-            inside = key in labels and labels[key] in values
-            if inside != (op == "In"):
-                return False
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                raise SelectorError("values set must be empty for exists and does not exist")
-            if (key in labels) != (op == "Exists"):
-                return False
-        else:
-            raise SelectorError(f"{str(op).lower()!r} is not a valid label selector operator")
-    return True
 
 
 # -- times -----------------------------------------------------------------------------------------------------
@@ -83,8 +55,9 @@ def _meta(obj: Obj) -> Obj:
 def _pods_of(pdb: Obj, pods: list[Obj]) -> list[Obj]:
     ns = _meta(pdb).get("namespace")
     selector = (pdb.get("spec") or {}).get("selector")
+    matcher = selectors.label_selector_from_dict(selector)
     return [p for p in pods if (ns is None or _meta(p).get("namespace", ns) == ns)
-            and selector_matches(selector, _meta(p).get("labels") or {})]
+            and matcher.matches(_meta(p).get("labels") or {})]
 
 
 # -- the disruption controller ---------------------------------------------------------------------------------
@@ -337,10 +310,11 @@ def decide_eviction(pod: Obj, pdbs: list[Obj], *, now: str, dry_run: bool = Fals
         if _meta(pdb).get("namespace", _meta(pod).get("namespace")) != _meta(pod).get("namespace"):
             continue
         try:
-            if selector_matches((pdb.get("spec") or {}).get("selector"), _meta(pod).get("labels") or {}):
-                matching.append(pdb)
-        except SelectorError:  # an invalid selector matches no pod
+            matcher = selectors.label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
+        except selectors.SelectorError:  # an invalid selector matches no pod
             continue
+        if matcher.matches(_meta(pod).get("labels") or {}):
+            matching.append(pdb)
     if len(matching) > 1:
         return EvictionDecision(False, 500, MULTIPLE_PDBS)
     if not matching:
