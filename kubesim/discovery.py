@@ -151,9 +151,9 @@ def resource_list_to_discovery_version(resource_list: dict, freshness: str = FRE
             "singularResource": r.get("singularName", ""),
             "verbs": list(r.get("verbs") or []),
         }
-        for src, dst in (("shortNames", "shortNames"), ("categories", "categories")):
-            if r.get(src):
-                d[dst] = list(r[src])
+        for key in ("shortNames", "categories"):
+            if r.get(key):
+                d[key] = list(r[key])
         parents[r["name"]] = d
         out.append(d)
     for r in entries:
