@@ -2,7 +2,7 @@
 
 Pure; no I/O. Mirrors kubernetes/kubernetes pkg/printers/internalversion/printers.go (rows are always
 generated "wide", as the apiserver does), plus the formatting helpers those printers lean on:
-apimachinery's `duration.HumanDuration`, `resource.Quantity` canonical strings and label selector strings.
+apimachinery's `duration.HumanDuration` and `resource.Quantity` canonical strings.
 Objects are read as a v1 client sends them; where upstream storage would have applied an API default to a
 printed field (replicas 1, HPA minReplicas 1 and the 80% CPU metric, Service type ClusterIP, ...) the row
 shows the defaulted value. Column definitions and Table assembly live in `kubesim.tables`.
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from kubesim import conversion
+from kubesim import conversion, selectors
 
 Obj = dict[str, Any]
 
@@ -156,36 +156,12 @@ def format_quantity(value: Any) -> str:
     return f"{mantissa}e{exp}" if exp else str(mantissa)
 
 
-# --- labels -----------------------------------------------------------------------------------------------
+# --- cells ------------------------------------------------------------------------------------------------
 
 
 def format_labels(labels: dict[str, str] | None) -> str:
     """`labels.FormatLabels`: sorted `k=v` pairs, `<none>` when empty."""
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels)) if labels else NONE
-
-
-def selector_string(selector: dict | None) -> str | None:
-    """`LabelSelectorAsSelector(s).String()`; None when the selector cannot be converted."""
-    if not selector:
-        return ""
-    reqs: list[tuple[str, str]] = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key", ""), expr.get("operator"), expr.get("values") or []
-        if op in ("In", "NotIn") and values:
-            word = "in" if op == "In" else "notin"
-            reqs.append((key, f"{key} {word} ({','.join(sorted(values))})"))
-        elif op in ("Exists", "DoesNotExist") and not values:
-            reqs.append((key, key if op == "Exists" else f"!{key}"))
-        else:
-            return None
-    reqs.sort(key=lambda r: r[0])
-    return ",".join(text for _, text in reqs)
-
-
-def format_label_selector(selector: dict | None) -> str:
-    """`metav1.FormatLabelSelector`: `<none>` when empty, `<error>` when invalid."""
-    s = selector_string(selector)
-    return "<error>" if s is None else (s or NONE)
 
 
 def _containers(template: Obj | None) -> tuple[str, str]:
@@ -355,17 +331,20 @@ def _replicas(spec: Obj) -> int:
 def deployment(obj: Obj, ctx: RowContext) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     names, images = _containers(spec.get("template"))
-    selector = selector_string(spec.get("selector"))
+    try:
+        selector = selectors.selector_dict_to_string(spec.get("selector"))
+    except selectors.SelectorError:
+        selector = "<invalid>"
     return [name_of(obj), f"{int_field(status, 'readyReplicas')}/{_replicas(spec)}",
             int_field(status, "updatedReplicas"), int_field(status, "availableReplicas"), ctx.age(obj), names, images,
-            "<invalid>" if selector is None else selector]
+            selector]
 
 
 def replica_set(obj: Obj, ctx: RowContext) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     names, images = _containers(spec.get("template"))
     return [name_of(obj), _replicas(spec), int_field(status, "replicas"), int_field(status, "readyReplicas"),
-            ctx.age(obj), names, images, format_label_selector(spec.get("selector"))]
+            ctx.age(obj), names, images, selectors.format_label_selector(spec.get("selector"))]
 
 
 def stateful_set(obj: Obj, ctx: RowContext) -> list[Any]:
@@ -381,7 +360,7 @@ def daemon_set(obj: Obj, ctx: RowContext) -> list[Any]:
     return [name_of(obj), int_field(status, "desiredNumberScheduled"), int_field(status, "currentNumberScheduled"),
             int_field(status, "numberReady"), int_field(status, "updatedNumberScheduled"),
             int_field(status, "numberAvailable"), format_labels((template.get("spec") or {}).get("nodeSelector")),
-            ctx.age(obj), names, images, format_label_selector(spec.get("selector"))]
+            ctx.age(obj), names, images, selectors.format_label_selector(spec.get("selector"))]
 
 
 _DEFAULT_HPA_METRICS = [{"type": "Resource",

@@ -452,6 +452,12 @@ def row_for(rt: ResourceType, obj: Obj, *, now: datetime, printer_columns: list[
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
 
 
+def _object_meta(objects: list[Obj]) -> Obj:
+    """A single object's Table (a get, a watch event) carries that object's resourceVersion."""
+    rv = (objects[0].get("metadata") or {}).get("resourceVersion") if len(objects) == 1 else None
+    return {"resourceVersion": rv} if rv else {}
+
+
 def to_table(rt: ResourceType, objects: list[Obj], *, now: datetime, include_object: str = "Metadata",
              list_meta: Obj | None = None, api_version: str | None = None,
              printer_columns: list[Obj] | None = None, no_headers: bool = False,
@@ -462,7 +468,7 @@ def to_table(rt: ResourceType, objects: list[Obj], *, now: datetime, include_obj
     HPA keeps only the CPU metric in spec). `include_object` is the request's includeObject: "Metadata"
     (default) puts a PartialObjectMetadata in each row, "Object" the object converted to `api_version`
     (a version of `rt`, e.g. "v1"; unconverted when None), "None" a null. `list_meta` becomes the Table's
-    metadata (resourceVersion, continue, remainingItemCount; for a single get, the object's resourceVersion).
+    metadata (resourceVersion, continue, remainingItemCount); left None, a single object's resourceVersion.
     `no_headers` drops columnDefinitions, as on every watch event after the first. `printer_columns` are the
     CRD version's additionalPrinterColumns.
     """
@@ -490,7 +496,7 @@ def to_table(rt: ResourceType, objects: list[Obj], *, now: datetime, include_obj
     return {
         "kind": "Table",
         "apiVersion": meta_api,
-        "metadata": dict(list_meta or {}),
+        "metadata": dict(list_meta) if list_meta is not None else _object_meta(objects),
         "columnDefinitions": None if no_headers else list(printer.columns),
         "rows": None if not rows and printer.null_rows_when_empty else rows,
     }

@@ -462,6 +462,12 @@ LB_SVC_STATUS = {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}, {"hostname"
                      id="replicaset"),
         pytest.param("apps", "replicasets", {"metadata": meta("rs"), "spec": {"replicas": 0, "selector": {}}},
                      ["rs", 0, 0, 0, "5m", "", "", "<none>"], id="replicaset-empty-selector"),
+        pytest.param("apps", "replicasets", {"metadata": meta("rs"), "spec": {"selector": {"matchExpressions": [
+            {"key": "app", "operator": "Near", "values": ["x"]}]}}}, ["rs", 1, 0, 0, "5m", "", "", "<error>"],
+                     id="replicaset-invalid-selector"),
+        pytest.param("apps", "deployments", {"metadata": meta("bad"), "spec": {"replicas": 2, "selector": {
+            "matchExpressions": [{"key": "app", "operator": "In", "values": []}]}}},
+                     ["bad", "0/2", 0, 0, "5m", "", "", "<invalid>"], id="deployment-invalid-selector"),
         pytest.param("apps", "statefulsets", {
             "metadata": meta("db"), "spec": {"replicas": 3, "template": {"spec": {"containers": [
                 {"name": "pg", "image": "postgres:17"}]}}}, "status": {"readyReplicas": 3}},
@@ -701,9 +707,10 @@ def test_include_object_rejects_unknown_values() -> None:
     assert err.value.message == 'unrecognized includeObject value: "Everything"'
 
 
-def test_watch_events_after_the_first_have_no_headers() -> None:
+def test_watch_events_after_the_first_have_no_headers_and_carry_the_object_version() -> None:
     table = tables.to_table(rt("apps", "deployments"), [{"metadata": meta("web")}], now=NOW, no_headers=True)
     assert table["columnDefinitions"] is None
+    assert table["metadata"] == {"resourceVersion": "42"}
     assert table["rows"][0]["cells"][0] == "web"
 
 
