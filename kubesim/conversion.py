@@ -21,6 +21,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from kubesim import defaults
+
 Obj = dict[str, Any]
 
 HPA = "HorizontalPodAutoscaler"
@@ -281,10 +283,6 @@ _RULE_FIELDS = (("stabilizationWindowSeconds", "StabilizationWindowSeconds"), ("
                 ("policies", "Policies"), ("tolerance", "Tolerance"))
 _POLICY_FIELDS = (("type", "Type", ""), ("value", "Value", 0), ("periodSeconds", "PeriodSeconds", 0))
 _DIRECTIONS = (("scaleUp", "ScaleUp"), ("scaleDown", "ScaleDown"))
-SCALE_UP_RULES: Obj = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
-                       "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
-                                    {"type": "Percent", "value": 100, "periodSeconds": 15}]}
-SCALE_DOWN_RULES: Obj = {"selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
 
 
 def _rules_to_internal(rules: Any) -> Obj | None:
@@ -328,10 +326,8 @@ def _behavior_from_annotation(text: str) -> Obj | None:
     if all(v is None for v in behavior.values()):
         return None  # the zero behavior is not moved to the field
     # conversion.go fills a missing direction with the v2 defaults (GenerateHPAScale{Up,Down}Rules(nil))
-    behavior["scaleUp"] = behavior["scaleUp"] if behavior["scaleUp"] is not None else copy.deepcopy(SCALE_UP_RULES)
-    if behavior["scaleDown"] is None:
-        behavior["scaleDown"] = copy.deepcopy(SCALE_DOWN_RULES)
-    return {k: behavior[k] for k in ("scaleUp", "scaleDown")}
+    return {wire: rules if rules is not None else defaults.scaling_rules(None, scale_up=wire == "scaleUp")
+            for wire, rules in behavior.items()}
 
 
 # -- HPA objects -----------------------------------------------------------------------------------------------

@@ -54,6 +54,20 @@ def allocate_cluster_ip(existing: set[str]) -> str:
     raise RuntimeError(f"Internal error occurred: failed to allocate a serviceIP: range is full ({SERVICE_CIDR})")
 
 
+def _dict(obj: Obj, key: str) -> Obj:
+    """obj[key] as a dict, created when missing or null."""
+    if not isinstance(obj.get(key), dict):
+        obj[key] = {}
+    return obj[key]
+
+
+def _unset(obj: Obj, **values: Any) -> None:
+    """Default pointer fields: set each that is missing or null."""
+    for key, value in values.items():
+        if obj.get(key) is None:
+            obj[key] = value
+
+
 # -- containers and pod specs ----------------------------------------------------------------------------------
 def image_tag(image: str) -> str:
     """The tag parsers.ParseImageName reports: "latest" when neither tag nor digest, "" when unparsable."""
@@ -149,28 +163,21 @@ def _pod_spec(spec: Obj) -> None:
 def _template(holder: Obj) -> None:
     template = holder.get("template")
     if isinstance(template, dict):
-        _pod_spec(template.setdefault("spec", {}))
+        _pod_spec(_dict(template, "spec"))
 
 
 def _pod(pod: Obj) -> None:
-    spec = pod.setdefault("spec", {})
+    spec = _dict(pod, "spec")
     _pod_spec(spec)
     # SetDefaults_Pod: only Pods, not templates
-    for key in ("containers", "initContainers"):
-        for c in spec.get(key) or ():
-            limits = (c.get("resources") or {}).get("limits")
-            if limits is not None:
-                requests = c["resources"].setdefault("requests", {})
-                for name, value in limits.items():
-                    requests.setdefault(name, value)
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        limits = c["resources"].get("limits")
+        if limits:  # requests default to limits
+            c["resources"]["requests"] = {**limits, **(c["resources"].get("requests") or {})}
+        for port in (c.get("ports") or ()) if spec.get("hostNetwork") else ():
+            port["hostPort"] = port.get("hostPort") or port.get("containerPort", 0)
     if spec.get("enableServiceLinks") is None:
         spec["enableServiceLinks"] = True
-    if spec.get("hostNetwork"):
-        for key in ("containers", "initContainers"):
-            for c in spec.get(key) or ():
-                for port in c.get("ports") or ():
-                    if not port.get("hostPort"):
-                        port["hostPort"] = port.get("containerPort", 0)
     # ServiceAccount admission
     if not spec.get("serviceAccountName"):
         spec["serviceAccountName"] = spec["serviceAccount"] = "default"
@@ -188,42 +195,34 @@ def _pod(pod: Obj) -> None:
 
 
 # -- workloads -------------------------------------------------------------------------------------------------
-def _replicas(spec: Obj) -> None:
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
+def _rolling_update(spec: Obj, key: str, **values: Any) -> None:
+    strategy = spec[key] = spec.get(key) or {}
+    strategy["type"] = strategy.get("type") or "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        strategy["rollingUpdate"] = strategy.get("rollingUpdate") or {}
+        _unset(strategy["rollingUpdate"], **values)
 
 
 def _deployment(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
-    _replicas(spec)
-    strategy = spec.setdefault("strategy", {})
-    strategy["type"] = strategy.get("type") or "RollingUpdate"
-    if strategy["type"] == "RollingUpdate":
-        rolling = strategy.get("rollingUpdate") or {}
-        strategy["rollingUpdate"] = rolling
-        for key in ("maxUnavailable", "maxSurge"):
-            if rolling.get(key) is None:
-                rolling[key] = "25%"
-    if spec.get("revisionHistoryLimit") is None:
-        spec["revisionHistoryLimit"] = 10
-    if spec.get("progressDeadlineSeconds") is None:
-        spec["progressDeadlineSeconds"] = 600
+    spec = _dict(obj, "spec")
+    _rolling_update(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
+    _unset(spec, replicas=1, revisionHistoryLimit=10, progressDeadlineSeconds=600)
     _template(spec)
 
 
 def _replica_set(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
-    _replicas(spec)
+    spec = _dict(obj, "spec")
+    _unset(spec, replicas=1)
     _template(spec)
 
 
 def _stateful_set(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _dict(obj, "spec")
     spec["podManagementPolicy"] = spec.get("podManagementPolicy") or "OrderedReady"
-    strategy = spec.setdefault("updateStrategy", {})
+    strategy = spec["updateStrategy"] = spec.get("updateStrategy") or {}
     if not strategy.get("type"):
         strategy["type"] = "RollingUpdate"
-        strategy.setdefault("rollingUpdate", {})
+        _dict(strategy, "rollingUpdate")
     rolling = strategy.get("rollingUpdate")
     if strategy["type"] == "RollingUpdate" and isinstance(rolling, dict) and rolling.get("partition") is None:
         rolling["partition"] = 0
@@ -231,70 +230,50 @@ def _stateful_set(obj: Obj) -> None:
     spec["persistentVolumeClaimRetentionPolicy"] = retention
     for key in ("whenDeleted", "whenScaled"):
         retention[key] = retention.get(key) or "Retain"
-    _replicas(spec)
-    if spec.get("revisionHistoryLimit") is None:
-        spec["revisionHistoryLimit"] = 10
+    _unset(spec, replicas=1, revisionHistoryLimit=10)
     for claim in spec.get("volumeClaimTemplates") or ():
         _pvc(claim)
     _template(spec)
 
 
 def _daemon_set(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
-    strategy = spec.setdefault("updateStrategy", {})
-    strategy["type"] = strategy.get("type") or "RollingUpdate"
-    if strategy["type"] == "RollingUpdate":
-        rolling = strategy.get("rollingUpdate") or {}
-        strategy["rollingUpdate"] = rolling
-        for key, value in (("maxUnavailable", 1), ("maxSurge", 0)):
-            if rolling.get(key) is None:
-                rolling[key] = value
-    if spec.get("revisionHistoryLimit") is None:
-        spec["revisionHistoryLimit"] = 10
+    spec = _dict(obj, "spec")
+    _rolling_update(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
+    _unset(spec, revisionHistoryLimit=10)
     _template(spec)
 
 
 def _replication_controller(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _dict(obj, "spec")
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
     if labels is not None:
         if not spec.get("selector"):
             spec["selector"] = dict(labels)
-        meta = obj.setdefault("metadata", {})
+        meta = _dict(obj, "metadata")
         if not meta.get("labels"):
             meta["labels"] = dict(labels)
-    _replicas(spec)
+    _unset(spec, replicas=1)
     _template(spec)
 
 
 def _job(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _dict(obj, "spec")
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
-    if spec.get("parallelism") is None:
-        spec["parallelism"] = 1
-    if spec.get("backoffLimit") is None:
-        spec["backoffLimit"] = 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6
+    _unset(spec, parallelism=1, backoffLimit=2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
-    meta = obj.setdefault("metadata", {})
+    meta = _dict(obj, "metadata")
     if labels is not None and not meta.get("labels"):
         meta["labels"] = dict(labels)
-    spec["completionMode"] = spec.get("completionMode") or "NonIndexed"
-    if spec.get("suspend") is None:
-        spec["suspend"] = False
-    if spec.get("podReplacementPolicy") is None:
-        spec["podReplacementPolicy"] = "Failed" if spec.get("podFailurePolicy") is not None else "TerminatingOrFailed"
-    if spec.get("manualSelector") is None:
-        spec["manualSelector"] = False
+    _unset(spec, completionMode="NonIndexed", suspend=False, manualSelector=False,
+           podReplacementPolicy="Failed" if spec.get("podFailurePolicy") is not None else "TerminatingOrFailed")
     _template(spec)
 
 
 def _cron_job(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _dict(obj, "spec")
     spec["concurrencyPolicy"] = spec.get("concurrencyPolicy") or "Allow"
-    for key, value in (("suspend", False), ("successfulJobsHistoryLimit", 3), ("failedJobsHistoryLimit", 1)):
-        if spec.get(key) is None:
-            spec[key] = value
+    _unset(spec, suspend=False, successfulJobsHistoryLimit=3, failedJobsHistoryLimit=1)
     _template((spec.get("jobTemplate") or {}).get("spec") or {})
 
 
@@ -316,9 +295,8 @@ def scaling_rules(rules: Obj | None, *, scale_up: bool) -> Obj:
 
 
 def _hpa_v2(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
-    if spec.get("minReplicas") is None:
-        spec["minReplicas"] = 1
+    spec = _dict(obj, "spec")
+    _unset(spec, minReplicas=1)
     if not spec.get("metrics"):
         spec["metrics"] = [{"type": "Resource", "resource": {
             "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
@@ -329,14 +307,12 @@ def _hpa_v2(obj: Obj) -> None:
 
 
 def _hpa_v1(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
-    if spec.get("minReplicas") is None:
-        spec["minReplicas"] = 1
+    _unset(_dict(obj, "spec"), minReplicas=1)
 
 
 # -- core ------------------------------------------------------------------------------------------------------
 def _service(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _dict(obj, "spec")
     spec["sessionAffinity"] = spec.get("sessionAffinity") or "None"
     if spec["sessionAffinity"] == "None":
         spec.pop("sessionAffinityConfig", None)
@@ -364,13 +340,13 @@ def _service(obj: Obj) -> None:
 
 
 def _namespace(obj: Obj) -> None:
-    meta = obj.setdefault("metadata", {})
+    meta = _dict(obj, "metadata")
     if meta.get("name"):
-        meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
-    spec = obj.setdefault("spec", {})
+        meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
+    spec = _dict(obj, "spec")
     if spec.get("finalizers") is None:
         spec["finalizers"] = ["kubernetes"]
-    status = obj.setdefault("status", {})
+    status = _dict(obj, "status")
     status["phase"] = status.get("phase") or "Active"
 
 
@@ -391,19 +367,15 @@ def _endpoints(obj: Obj) -> None:
 
 
 def _pvc(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _dict(obj, "spec")
     spec["volumeMode"] = spec.get("volumeMode") or "Filesystem"
-    status = obj.setdefault("status", {})
+    status = _dict(obj, "status")
     status["phase"] = status.get("phase") or "Pending"
-
-
-def _pod_template(obj: Obj) -> None:
-    _template(obj)
 
 
 _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("v1", "Pod"): _pod,
-    ("v1", "PodTemplate"): _pod_template,
+    ("v1", "PodTemplate"): _template,
     ("v1", "ReplicationController"): _replication_controller,
     ("v1", "Service"): _service,
     ("v1", "Namespace"): _namespace,

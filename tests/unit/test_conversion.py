@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim import conversion
+from kubesim import conversion, defaults
 
 V1, V2 = "autoscaling/v1", "autoscaling/v2"
 REF = {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"}
@@ -143,10 +143,10 @@ def test_v1_metrics(spec: dict[str, Any], notes: dict[str, str] | None, want: li
 
 @pytest.mark.parametrize(("text", "want"), [
     pytest.param('{"ScaleUp":{"StabilizationWindowSeconds":60}}',
-                 {"scaleUp": {"stabilizationWindowSeconds": 60}, "scaleDown": conversion.SCALE_DOWN_RULES},
+                 {"scaleUp": {"stabilizationWindowSeconds": 60}, "scaleDown": defaults.SCALE_DOWN_RULES},
                  id="missing-scale-down-gets-defaults"),
     pytest.param('{"scaledown":{"selectpolicy":"Disabled"}}',
-                 {"scaleUp": conversion.SCALE_UP_RULES, "scaleDown": {"selectPolicy": "Disabled"}},
+                 {"scaleUp": defaults.SCALE_UP_RULES, "scaleDown": {"selectPolicy": "Disabled"}},
                  id="keys-match-case-insensitively"),
     pytest.param("{}", None, id="zero-behavior-dropped"),
     pytest.param("[1]", None, id="not-the-go-type"),
