@@ -1,0 +1,82 @@
+"""The `kubescale` command: one subcommand per component (DESIGN.md §4).
+
+Flags load into frozen config dataclasses here, at the edge; nothing deeper reads argv or the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from kubesim.app import KubeSim, SimConfig, run_forever
+from kubesim.server import ServingOptions
+
+
+def _sim_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("sim", help="run kubesim, the embedded cluster",
+                       description="Run kubesim: a Kubernetes API server (and, later, simulated nodes) on loopback.")
+    p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT to serve on; port 0 picks a free one")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA and serving certificate")
+    p.add_argument("--token-auth-file", "--token-file", dest="token_file",
+                   help="kube-apiserver token file (token,user,uid,\"group1,group2\"); enables authentication")
+    p.add_argument("--authorization-policy-file", help="YAML allow-list policy (see README)")
+    p.add_argument("--kubeconfig-out", default=".kubesim/kubeconfig", help="where to write the admin kubeconfig")
+    p.add_argument("--pki-dir", help="where to write the CA and certificates (default: next to the kubeconfig)")
+    p.add_argument("--state-file", help="load the store from this file on start and save it on exit")
+    p.add_argument("--default-watch-cache-size", type=int, default=10_000, metavar="N",
+                   help="watch events kept per resource for resuming watches; older versions get 410 Gone")
+    p.add_argument("--watch-bookmark-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="how often watches with allowWatchBookmarks get a BOOKMARK")
+    p.add_argument("--hint", action="store_true", help="print what a newcomer can try next")
+    p.set_defaults(func=_run_sim)
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    config = SimConfig(
+        listen=args.listen, tls=args.tls, token_file=args.token_file,
+        authorization_policy_file=args.authorization_policy_file, kubeconfig_out=args.kubeconfig_out,
+        state_file=args.state_file, pki_dir=args.pki_dir, watch_cache_size=args.default_watch_cache_size,
+        serving=ServingOptions(bookmark_interval_s=args.watch_bookmark_interval),
+    )
+    try:
+        config.host_port  # noqa: B018 - validates --listen before anything starts
+        sim = KubeSim(config)
+    except (ValueError, OSError) as e:
+        print(f"kubescale sim: {e}", file=sys.stderr)
+        return 2
+    banner = ""
+    if args.hint:
+        kc = config.kubeconfig_out
+        banner = "\n".join((
+            "",
+            "kubesim is running. In another terminal, try:",
+            f"  kubectl --kubeconfig {kc} get namespaces",
+            f"  kubectl --kubeconfig {kc} create deployment web --image=nginx --replicas=3",
+            f"  kubectl --kubeconfig {kc} get deploy,hpa,pods -A",
+            f"  kubectl --kubeconfig {kc} api-resources",
+            "Press Ctrl-C to stop.",
+        ))
+    asyncio.run(run_forever(sim, banner=banner))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubescale", description="Kubernetes monitoring and autoscaling stack.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (repeat for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _sim_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""kubesim's HTTP front: routing, authentication and authorization, content negotiation, list and watch
+streaming, discovery and OpenAPI documents. Kind semantics are in `kubesim.apiserver`/`kubesim.kinds`;
+API aggregation (proxying to APIService backends) is in `kubesim.aggregator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from kubesim import aggregator, auth, discovery, errors, kinds, negotiation, openapi, paths, tables
+from kubesim.apiserver import ApiServer, ListQuery
+from kubesim.resources import ResourceType
+from kubesim.store import dumps
+
+log = logging.getLogger("kubesim.server")
+
+JSON = "application/json"
+ADMIN = auth.authenticated_user("kubesim-admin", groups=("system:masters",))
+HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping"}
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    bookmark_interval_s: float = 30.0
+    min_request_timeout_s: float = 1800.0
+    apiservice_check_interval_s: float = 10.0
+
+
+def _json_response(body: Any, status: int = 200, content_type: str = JSON) -> web.Response:
+    return web.Response(body=dumps(body), status=status, headers={"Content-Type": content_type})
+
+
+def error_response(e: errors.ApiError) -> web.Response:
+    resp = _json_response(e.status(), e.code)
+    for k, v in e.headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+class Server:
+    """The aiohttp application serving one `ApiServer`."""
+
+    def __init__(self, api: ApiServer, *, options: ServingOptions = ServingOptions()) -> None:
+        self.api = api
+        self.options = options
+        self.openapi = openapi.OpenAPICache()
+        self.aggregator = aggregator.Aggregator(api)
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.app.on_startup.append(self._start_background)
+        self.app.on_cleanup.append(self._stop_background)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.watchers: set[Any] = set()
+
+    async def _start_background(self, _app: web.Application) -> None:
+        self._tasks.append(asyncio.create_task(self.aggregator.run(self.options.apiservice_check_interval_s)))
+
+    async def _stop_background(self, _app: web.Application) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for w in list(self.watchers):
+            w.close()
+        await self.aggregator.close()
+
+    # -- entry ----------------------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            user = self.authenticate(request)
+            return await self._route(request, user)
+        except errors.ApiError as e:
+            return error_response(e)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # a bug must cost one request, never the server
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return error_response(errors.internal(str(e)))
+
+    def authenticate(self, request: web.Request) -> auth.UserInfo:
+        tokens = self.api.tokens  # type: ignore[attr-defined]
+        header = request.headers.get("Authorization", "")
+        if tokens is None:
+            return ADMIN
+        if header.lower().startswith("bearer "):
+            user = tokens.authenticate(header[7:].strip())
+            if user is None:
+                raise errors.unauthorized()
+            return user
+        ident = _peer_identity(request)
+        if ident is not None:
+            name, groups = ident
+            return auth.authenticated_user(name, groups=groups)
+        return auth.ANONYMOUS
+
+    def authorize(self, request: web.Request, user: auth.UserInfo) -> None:
+        attrs = auth.request_attributes(method=request.method, path=request.path, query=request.query, user=user)
+        decision = self.api.policy.authorize(attrs)  # type: ignore[attr-defined]
+        if not decision.allowed:
+            raise errors.forbidden(auth.forbidden_message(attrs), group=attrs.api_group, resource=attrs.resource,
+                                   name=attrs.name or "")
+
+    async def _route(self, request: web.Request, user: auth.UserInfo) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        self.authorize(request, user)
+        if path in HEALTH_PATHS:
+            return web.Response(text="ok")
+        if request.method == "GET":
+            doc = await self._non_resource(request, path)
+            if doc is not None:
+                return doc
+        rp = paths.parse(path, self.api.registry)
+        if rp is not None and (rp.group, rp.version) in self.aggregator.proxied_versions():
+            return await self.aggregator.proxy(request, rp.group, rp.version, user)
+        if rp is None:
+            if path.startswith("/apis/"):
+                parts = path.split("/")
+                if len(parts) == 4 and (parts[2], parts[3]) in self.aggregator.proxied_versions():
+                    return await self.aggregator.proxy(request, parts[2], parts[3], user)
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        rt = self.api.registry.lookup(rp.group, rp.version, rp.resource)
+        if rt is None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        return await self._resource(request, rt, rp, user)
+
+    # -- discovery, openapi, version --------------------------------------------------------------------------
+    async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse | None:
+        reg = self.api.registry
+        if path == "/version":
+            return _json_response(discovery.version_info())
+        if path == "/openapi/v3":
+            return _json_response(self.openapi.index(reg, self._crd_schemas()))
+        if path.startswith("/openapi/v3/"):
+            gv = path[len("/openapi/v3/"):]
+            doc = self.openapi.document_for_path(reg, gv, self._crd_schemas())
+            if doc is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+            return web.Response(body=doc, content_type=JSON)
+        if path in ("/api", "/apis"):
+            agg = discovery.negotiate_discovery(request.headers.get("Accept", ""))
+            if agg is not None:
+                version, ctype = agg
+                doc = discovery.aggregated_discovery(reg, legacy=path == "/api",
+                                                     extra=self.aggregator.discovery_extra(), version=version)
+                return _json_response(doc, content_type=ctype)
+            if path == "/api":
+                return _json_response(discovery.api_versions())
+            return _json_response(discovery.api_group_list(reg, self.aggregator.extra_groups()))
+        parts = path.split("/")[1:]
+        if parts == ["api", "v1"]:
+            return _json_response(discovery.api_resource_list(reg, "", "v1"))
+        if len(parts) == 2 and parts[0] == "apis":
+            doc = discovery.api_group(reg, parts[1]) if parts[1] in reg.groups() else None
+            if doc is None:
+                doc = self.aggregator.api_group(parts[1])
+            if doc is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+            return _json_response(doc)
+        if len(parts) == 3 and parts[0] == "apis" and (parts[1], parts[2]) not in self.aggregator.proxied_versions():
+            if parts[2] not in reg.groups().get(parts[1], ()):
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+            return _json_response(discovery.api_resource_list(reg, parts[1], parts[2]))
+        return None
+
+    def _crd_schemas(self) -> dict[tuple[str, str, str], dict[str, Any]]:
+        out: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for _n, _m, e in self.api.store.bucket("apiextensions.k8s.io/customresourcedefinitions").entries(None):
+            spec = e.obj.get("spec") or {}
+            for v in spec.get("versions") or ():
+                schema = (v.get("schema") or {}).get("openAPIV3Schema")
+                if schema:
+                    out[(spec.get("group", ""), v["name"], (spec.get("names") or {}).get("kind", ""))] = schema
+        return out
+
+    # -- resources ------------------------------------------------------------------------------------------
+    async def _resource(self, request: web.Request, rt: ResourceType, rp: paths.ResourcePath,
+                        user: auth.UserInfo) -> web.StreamResponse:
+        q = request.query
+        api = self.api
+        ns = rp.namespace or ""
+        if rt.namespaced and rp.namespace is None and rp.name is not None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        if not rt.namespaced and rp.namespace is not None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        dry_run = q.get("dryRun") == "All"
+        method = request.method
+        wanted = negotiation.parse_accept(request.headers.get("Accept"))
+        if rp.subresource is not None:
+            return await self._subresource(request, rt, rp, ns, dry_run, wanted, user)
+        if rp.name is None:
+            lq = ListQuery(q.get("labelSelector", ""), q.get("fieldSelector", ""), _int(q.get("limit", "0")),
+                           q.get("continue") or None)
+            if method == "GET":
+                if rp.legacy_watch or q.get("watch") in ("1", "true", "True"):
+                    return await self._watch(request, rt, rp.namespace, lq, wanted)
+                return self._list(rt, rp.namespace, lq, rp.version, wanted, q.get("includeObject"))
+            if method == "POST":
+                body = negotiation.decode_body(await request.read(), request.content_type)
+                created = api.create(rt, ns, body, dry_run=dry_run, user=user)
+                if created.get("kind") in ("TokenReview", "SubjectAccessReview", "SelfSubjectAccessReview"):
+                    return _json_response(created, 201)
+                return self._object(rt, created, rp.version, wanted, 201)
+            if method == "DELETE":
+                opts = await self._delete_options(request)
+                deleted = api.delete_collection(rt, rp.namespace, lq, opts, dry_run=dry_run)
+                items = [api.to_version(rt, o, rp.version) for o in deleted]
+                return _json_response({"kind": rt.list_kind, "apiVersion": rt.api_version(rp.version),
+                                       "metadata": {"resourceVersion": str(api.store.rv)}, "items": items})
+            raise errors.method_not_allowed()
+        name = rp.name
+        if method == "GET":
+            entry = api.get(rt, ns if rt.namespaced else "", name)
+            return self._object_entry(rt, entry, rp.version, wanted)
+        if method == "PUT":
+            body = negotiation.decode_body(await request.read(), request.content_type)
+            return self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted)
+        if method == "PATCH":
+            body = await request.read()
+            patched = api.patch(rt, ns, name, body, request.headers.get("Content-Type", ""), version=rp.version,
+                                dry_run=dry_run)
+            return self._object(rt, patched, rp.version, wanted)
+        if method == "DELETE":
+            opts = await self._delete_options(request)
+            deleted = api.delete(rt, ns, name, opts, dry_run=dry_run)
+            return self._object(rt, deleted, rp.version, wanted)
+        raise errors.method_not_allowed()
+
+    async def _subresource(self, request: web.Request, rt: ResourceType, rp: paths.ResourcePath, ns: str,
+                           dry_run: bool, wanted: negotiation.Wanted, user: auth.UserInfo) -> web.StreamResponse:
+        api, method, sub, name = self.api, request.method, rp.subresource, rp.name
+        assert name is not None and sub is not None
+        if rt.subresource(sub) is None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        if sub == "status":
+            if method == "GET":
+                return self._object_entry(rt, api.get(rt, ns if rt.namespaced else "", name), rp.version, wanted)
+            if method == "PUT":
+                body = negotiation.decode_body(await request.read(), request.content_type)
+                return self._object(rt, api.update(rt, ns, name, body, subresource="status", dry_run=dry_run),
+                                    rp.version, wanted)
+            if method == "PATCH":
+                patched = api.patch(rt, ns, name, await request.read(), request.headers.get("Content-Type", ""),
+                                    version=rp.version, subresource="status", dry_run=dry_run)
+                return self._object(rt, patched, rp.version, wanted)
+        elif sub == "scale":
+            if method == "GET":
+                return _json_response(kinds.get_scale(api, rt, ns, name))
+            if method == "PUT":
+                body = negotiation.decode_body(await request.read(), request.content_type)
+                return _json_response(kinds.update_scale(api, rt, ns, name, body, dry_run=dry_run))
+            if method == "PATCH":
+                return _json_response(kinds.patch_scale(api, rt, ns, name, await request.read(),
+                                                        request.headers.get("Content-Type", ""), dry_run=dry_run))
+        elif sub == "eviction" and method == "POST":
+            body = negotiation.decode_body(await request.read(), request.content_type)
+            return _json_response(kinds.evict(api, ns, name, body), 201)
+        elif sub == "binding" and method == "POST":
+            body = negotiation.decode_body(await request.read(), request.content_type)
+            return _json_response(kinds.bind(api, ns, name, body), 201)
+        elif sub == "finalize" and method == "PUT":
+            body = negotiation.decode_body(await request.read(), request.content_type)
+            return self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted)
+        raise errors.method_not_allowed()
+
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        opts: dict[str, Any] = {}
+        if raw:
+            body = negotiation.decode_body(raw, request.content_type)
+            if isinstance(body, dict):
+                opts = body
+        for key in ("propagationPolicy", "gracePeriodSeconds"):
+            if key in request.query:
+                opts[key] = request.query[key]
+        return opts
+
+    # -- responses ------------------------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.api.clock(), UTC)
+
+    def _object(self, rt: ResourceType, obj: dict[str, Any], version: str, wanted: negotiation.Wanted,
+                code: int = 200) -> web.Response:
+        if wanted.as_kind == "Table":
+            # upstream prints the stored object whatever version was asked for
+            stored = self.api.from_version(rt, obj)
+            return _json_response(self._table(rt, [stored], version), code)
+        served = self.api.to_version(rt, obj, version)
+        if wanted.as_kind.startswith("PartialObjectMetadata"):
+            return _json_response(negotiation.partial_metadata(served, wanted.meta_version), code)
+        return _json_response(served, code)
+
+    def _table(self, rt: ResourceType, objs: list[dict[str, Any]], version: str, *, include_object: str = "Metadata",
+               list_meta: dict[str, Any] | None = None, no_headers: bool = False) -> dict[str, Any]:
+        return tables.to_table(rt, objs, now=self._now(), include_object=include_object, list_meta=list_meta,
+                               api_version=version, printer_columns=self._printer_columns(rt, version),
+                               no_headers=no_headers)
+
+    def _printer_columns(self, rt: ResourceType, version: str) -> list[dict[str, Any]] | None:
+        if not rt.custom:
+            return None
+        crd = self.api.store.get("apiextensions.k8s.io/customresourcedefinitions", "", f"{rt.resource}.{rt.group}")
+        if crd is None:
+            return None
+        for v in (crd.obj.get("spec") or {}).get("versions") or ():
+            if v.get("name") == version:
+                return v.get("additionalPrinterColumns")
+        return None
+
+    def _object_entry(self, rt: ResourceType, entry: Any, version: str, wanted: negotiation.Wanted) -> web.Response:
+        if wanted.as_kind:
+            return self._object(rt, entry.obj, version, wanted)
+        obj, raw = self.api.serve_entry(rt, entry, version)
+        return web.Response(body=raw if raw is not None else dumps(obj), content_type=JSON)
+
+    def _list(self, rt: ResourceType, ns: str | None, lq: ListQuery, version: str, wanted: negotiation.Wanted,
+              include_object: str | None) -> web.Response:
+        result = self.api.list(rt, ns, lq)
+        meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+            meta["remainingItemCount"] = result.remaining
+        if wanted.as_kind == "Table":
+            table = self._table(rt, [e.obj for e in result.entries], version,
+                                include_object=include_object or "Metadata", list_meta=meta)
+            return _json_response(table)
+        if wanted.as_kind.startswith("PartialObjectMetadata"):
+            items = [negotiation.partial_metadata(e.obj, wanted.meta_version) for e in result.entries]
+            return _json_response({"kind": "PartialObjectMetadataList",
+                                   "apiVersion": f"meta.k8s.io/{wanted.meta_version}", "metadata": meta,
+                                   "items": items})
+        head = b'{"kind":%s,"apiVersion":%s,"metadata":%s,"items":[' % (
+            dumps(rt.list_kind), dumps(rt.api_version(version)), dumps(meta))
+        parts = []
+        for e in result.entries:
+            obj, raw = self.api.serve_entry(rt, e, version)
+            parts.append(raw if raw is not None else dumps(obj))
+        return web.Response(body=b"".join((head, b",".join(parts), b"]}")), content_type=JSON)
+
+    async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None, lq: ListQuery,
+                     wanted: negotiation.Wanted) -> web.StreamResponse:
+        q = request.query
+        version = paths.parse(request.path, self.api.registry).version  # type: ignore[union-attr]
+        timeout = _float(q.get("timeoutSeconds")) or self.options.min_request_timeout_s * (1 + random.random())
+        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        resp = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
+        try:
+            watcher = self.api.watch(rt, ns, lq, q.get("resourceVersion"))
+        except errors.ApiError as e:
+            if e.code != 410:
+                raise
+            await resp.prepare(request)
+            await resp.write(dumps({"type": "ERROR", "object": e.status()}) + b"\n")
+            await resp.write_eof()
+            return resp
+        self.watchers.add(watcher)
+        await resp.prepare(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        next_bookmark = loop.time() + self.options.bookmark_interval_s
+        table = wanted.as_kind == "Table"
+        first = True
+        try:
+            while True:
+                while watcher.queue:
+                    chunk = []
+                    for _ in range(min(len(watcher.queue), 500)):
+                        typ, obj, raw = watcher.queue.popleft()
+                        chunk.append(self._watch_line(rt, typ, obj, raw, version, table, first))
+                        first = False
+                    await resp.write(b"".join(chunk))
+                if watcher.closed:
+                    break
+                now = loop.time()
+                if now >= deadline:
+                    break
+                wait = deadline - now
+                if bookmarks:
+                    if now >= next_bookmark:
+                        bm = {"kind": rt.kind, "apiVersion": rt.api_version(version),
+                              "metadata": {"resourceVersion": str(self.api.store.rv)}}
+                        await resp.write(dumps({"type": "BOOKMARK", "object": bm}) + b"\n")
+                        next_bookmark = now + self.options.bookmark_interval_s
+                    wait = min(wait, next_bookmark - now)
+                watcher.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watcher.wakeup.wait(), timeout=max(wait, 0.01))
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.api.store.unwatch(rt.storage, watcher)
+            self.watchers.discard(watcher)
+        return resp
+
+    def _watch_line(self, rt: ResourceType, typ: str, obj: dict[str, Any], raw: bytes, version: str,
+                    table: bool, first: bool) -> bytes:
+        if table:
+            t = self._table(rt, [obj], version, no_headers=not first)
+            return dumps({"type": typ, "object": t}) + b"\n"
+        target = rt.api_version(version)
+        if obj.get("apiVersion") != target:
+            raw = dumps(self.api.to_version(rt, obj, version))
+        return b'{"type":"' + typ.encode() + b'","object":' + raw + b"}\n"
+
+
+def _int(v: str | None) -> int:
+    try:
+        return int(v or 0)
+    except ValueError:
+        raise errors.bad_request(f'invalid integer value "{v}"') from None
+
+
+def _float(v: str | None) -> float:
+    try:
+        return float(v or 0)
+    except ValueError:
+        raise errors.bad_request(f'invalid number "{v}"') from None
+
+
+def _peer_identity(request: web.Request) -> tuple[str, list[str]] | None:
+    from kubescale import pki
+
+    transport = request.transport
+    ssl_obj = transport.get_extra_info("ssl_object") if transport else None
+    if ssl_obj is None:
+        return None
+    return pki.peer_identity(ssl_obj)
