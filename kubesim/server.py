@@ -24,6 +24,7 @@ log = logging.getLogger("kubesim.server")
 
 JSON = "application/json"
 ADMIN = auth.authenticated_user("kubesim-admin", groups=("system:masters",))
+OPENAPI_V2_PROTOBUF = "application/octet-stream"
 HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping"}
 
 
@@ -142,6 +143,11 @@ class Server:
             if doc is None:
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
             return web.Response(body=doc, content_type=JSON)
+        if path == "/openapi/v2":
+            # kubesim publishes its schemas as OpenAPI v3 only. kubectl reads v2 (protobuf only) just to validate
+            # items of a `kind: List` client-side; an empty document tells it there are no v2 schemas, so it
+            # skips that and the server's own fieldValidation applies instead.
+            return web.Response(body=b"", headers={"Content-Type": OPENAPI_V2_PROTOBUF})
         if path in ("/api", "/apis"):
             agg = discovery.negotiate_discovery(request.headers.get("Accept", ""))
             if agg is not None:

@@ -162,11 +162,11 @@ def test_hpa_v1_and_v2_views(sim: Sim) -> None:
     as_v2 = v2.read_namespaced_horizontal_pod_autoscaler("views", "default")
     assert [m.type for m in as_v2.spec.metrics] == ["Resource", "Pods"]
     assert not (as_v2.metadata.annotations or {})
-    # an update through v1 keeps the metric v1 cannot express
+    # an update through v1 keeps the metric v1 cannot express; as upstream, the CPU target comes back last
     as_v1.spec.max_replicas = 9
     v1.replace_namespaced_horizontal_pod_autoscaler("views", "default", as_v1)
     again = v2.read_namespaced_horizontal_pod_autoscaler("views", "default")
-    assert again.spec.max_replicas == 9 and [m.type for m in again.spec.metrics] == ["Resource", "Pods"]
+    assert again.spec.max_replicas == 9 and [m.type for m in again.spec.metrics] == ["Pods", "Resource"]
 
 
 def _ready_pod(name: str, labels: dict[str, str]) -> client.V1Pod:
