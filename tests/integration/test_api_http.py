@@ -185,7 +185,8 @@ def test_crd_makes_resource_servable_with_status_and_scale(sim: Sim) -> None:
     assert status == 200
     scale = call(sim, "GET", f"{base}/c1/scale")[1]
     assert scale["spec"]["replicas"] == 2 and scale["status"] == {"replicas": 2, "selector": "app=cron"}
-    assert call(sim, "PATCH", f"{base}/c1/scale", {"spec": {"replicas": 5}}, ctype="application/merge-patch+json")[0] == 200
+    patched = call(sim, "PATCH", f"{base}/c1/scale", {"spec": {"replicas": 5}}, ctype="application/merge-patch+json")
+    assert patched[0] == 200
     assert call(sim, "GET", f"{base}/c1")[1]["spec"]["replicas"] == 5
     status, body = call(sim, "PATCH", f"{base}/c1", {"spec": {"replicas": 1}},
                         ctype="application/strategic-merge-patch+json")
@@ -212,8 +213,7 @@ def test_watch_bookmarks_and_timeout(sim: Sim) -> None:
 def test_namespace_deletion_removes_content(sim: Sim) -> None:
     call(sim, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})
     call(sim, "POST", "/api/v1/namespaces/doomed/configmaps", cm("inside"))
-    status, body = call(sim, "DELETE", "/api/v1/namespaces/doomed")
-    assert status == 200
+    assert call(sim, "DELETE", "/api/v1/namespaces/doomed")[0] == 200
     assert call(sim, "GET", "/api/v1/namespaces/doomed")[0] == 404
     assert call(sim, "GET", "/api/v1/namespaces/doomed/configmaps/inside")[0] == 404
 
