@@ -51,7 +51,9 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             return yaml.safe_load(raw)
         if ctype.startswith("application/vnd.kubernetes.protobuf"):
-            raise errors.unsupported_media_type(ctype)
+            raise errors.unsupported_media_type(ctype, errors.BODY_TYPES)
+        if ctype not in ("application/json", "*/*", ""):
+            raise errors.unsupported_media_type(ctype, errors.BODY_TYPES)
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise errors.bad_request(f"the body of the request could not be decoded as JSON: {e}") from None
