@@ -160,10 +160,6 @@ class MergeError(ValueError):
         self.status = status
 
 
-def _bad_request(message: str) -> MergeError:
-    return MergeError(message, status=400)
-
-
 # --- JSON values: copying, Go-style rendering and comparison ------------------------------------------
 
 
@@ -176,17 +172,15 @@ def copy_json(value: Any) -> Any:
     return value
 
 
+_GO_TYPES = {dict: "map[string]interface {}", list: "[]interface {}", bool: "bool", int: "int64", float: "int64",
+             str: "string"}
+
+
 def _go_type(value: Any) -> str:
     """reflect.TypeOf of the value Kubernetes' JSON decoder produces (integral numbers are int64)."""
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, float):
-        return "int64" if value.is_integer() else "float64"
-    return {int: "int64", str: "string"}.get(type(value), "<nil>")
+    if isinstance(value, float) and not value.is_integer():
+        return "float64"
+    return _GO_TYPES.get(type(value), "<nil>")
 
 
 def _go_fmt(value: Any) -> str:
@@ -247,7 +241,7 @@ class _Index:
         key = _hkey(value)
         if key is not None:
             return self.first.get(key, -1)
-        return next((i for i, v in self.slow if type(v) is type(value) and v == value), -1)
+        return next((i for i, v in self.slow if _same(v, value)), -1)
 
 
 # --- the merge algorithm (strategicpatch mergeMap / mergeSlice with the server's options) -------------
@@ -256,6 +250,7 @@ _DIRECTIVE = "$patch"
 _RETAIN_KEYS = "$retainKeys"
 _DELETE_FROM = "$deleteFromPrimitiveList"
 _SET_ORDER = "$setElementOrder"
+_RETAIN_KEYS_FORMAT_ERROR = "invalid patch format of retainKeys"
 _DIRECTIVE_FORMAT_ERRORS = {
     _DELETE_FROM: "invalid patch format of primitive list",
     _SET_ORDER: "invalid patch format of setElementOrder list",
@@ -273,7 +268,7 @@ def _bad_arg_type(expected: str, actual: Any) -> MergeError:
 def _extract_key(key: str, prefix: str) -> str:
     head, sep, rest = key.partition("/")
     if not sep or head != prefix:
-        raise _bad_request(_DIRECTIVE_FORMAT_ERRORS[prefix])
+        raise MergeError(_DIRECTIVE_FORMAT_ERRORS[prefix], status=400)
     return rest
 
 
@@ -495,11 +490,11 @@ def _apply_retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
         return
     keys = patch.pop(_RETAIN_KEYS)
     if not isinstance(keys, list):
-        raise _bad_request("invalid patch format of retainKeys")
+        raise MergeError(_RETAIN_KEYS_FORMAT_ERROR, status=400)
     retained = _Index(keys, "")
     for key, value in patch.items():
         if value is not None and not key.startswith((_DELETE_FROM, _SET_ORDER)) and retained.find(key) < 0:
-            raise _bad_request("invalid patch format of retainKeys")
+            raise MergeError(_RETAIN_KEYS_FORMAT_ERROR, status=400)
     for key in [k for k in original if retained.find(k) < 0]:
         del original[key]
 

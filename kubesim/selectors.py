@@ -143,20 +143,14 @@ def _new_requirement(key: str, op: str, values: list[str]) -> Requirement:
     errs: list[str] = []
     if key_errs := _label_key_errors(key):
         errs.append(_invalid("key", key, "; ".join(key_errs)))
-    if op in ("in", "notin"):
-        if not values:
-            errs.append(_invalid("values", None, "for 'in', 'notin' operators, values set can't be empty"))
-    elif op in ("=", "==", "!="):
-        if len(values) != 1:
-            errs.append(_invalid("values", values, "exact-match compatibility requires one single value"))
-    elif op in ("exists", "!"):
-        if values:
-            errs.append(_invalid("values", values, "values set must be empty for exists and does not exist"))
-    else:  # "gt", "lt"
-        if len(values) != 1:
-            errs.append(_invalid("values", values, "for 'Gt', 'Lt' operators, exactly one value is required"))
-        errs.extend(_invalid(f"values[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer")
-                    for i, v in enumerate(values) if _parse_int64(v) is None)
+    # The parser always hands "=", "==", "!=", "gt" and "lt" exactly one value, so only the checks that
+    # metav1.LabelSelector input can fail are made here.
+    if op in ("in", "notin") and not values:
+        errs.append(_invalid("values", None, "for 'in', 'notin' operators, values set can't be empty"))
+    elif op in ("exists", "!") and values:
+        errs.append(_invalid("values", values, "values set must be empty for exists and does not exist"))
+    elif op in ("gt", "lt") and _parse_int64(values[0]) is None:
+        errs.append(_invalid("values[0]", values[0], "for 'Gt', 'Lt' operators, the value must be an integer"))
     for i, value in enumerate(values):
         if value_errs := _label_value_errors(value):
             errs.append(_invalid(f"values[{i}][{key}]", value, "; ".join(value_errs)))
@@ -167,20 +161,21 @@ def _new_requirement(key: str, op: str, values: list[str]) -> Requirement:
 
 def _compile_requirement(req: Requirement) -> Callable[[Mapping[str, str]], bool]:
     key, op, values = req.key, req.operator, req.values
+    # Label values are strings, so a missing key (None) never equals or belongs to `values`.
     if op in ("=", "==", "in"):
         if len(values) == 1:
             only = values[0]
-            return lambda labels: key in labels and labels[key] == only
+            return lambda labels: labels.get(key) == only
         allowed = frozenset(values)
-        return lambda labels: key in labels and labels[key] in allowed
+        return lambda labels: labels.get(key) in allowed
     if op in ("!=", "notin"):
         banned = frozenset(values)
-        return lambda labels: key not in labels or labels[key] not in banned
+        return lambda labels: labels.get(key) not in banned
     if op == "exists":
         return lambda labels: key in labels
     if op == "!":
         return lambda labels: key not in labels
-    bound = _parse_int64(values[0]) if len(values) == 1 else None
+    bound = _parse_int64(values[0])
     greater = op == "gt"
 
     def compare(labels: Mapping[str, str]) -> bool:
@@ -252,8 +247,8 @@ _NOTHING = LabelSelector(selects_nothing=True)
 
 _SPECIAL = frozenset("=!(),><")
 _WHITESPACE = frozenset(" \t\r\n")
-_SYMBOLS = {")": "CLOSE", ",": "COMMA", "!": "NOT", "==": "DEQ", "=": "EQ", ">": "GT", "in": "IN", "<": "LT",
-            "!=": "NEQ", "notin": "NOTIN", "(": "OPEN"}
+_SYMBOLS = {")": "CLOSE", ",": "COMMA", "!": "NOT", "==": "DEQ", "=": "EQ", ">": "GT", "<": "LT", "!=": "NEQ",
+            "(": "OPEN"}
 _OPERATOR_OF = {"IN": "in", "NOTIN": "notin", "EQ": "=", "DEQ": "==", "NEQ": "!=", "GT": "gt", "LT": "lt"}
 
 
@@ -403,13 +398,26 @@ def label_selector_from_dict(sel: Mapping[str, Any] | None) -> LabelSelector:
     expressions = sel.get("matchExpressions") or []
     if not match_labels and not expressions:
         return _EVERYTHING
+    _check_strings("LabelSelector.matchLabels", list(match_labels.values()))
     reqs = [_new_requirement(k, "=", [v]) for k, v in sorted(match_labels.items())]
     for expr in expressions:
         operator = expr.get("operator", "")
         if operator not in _DICT_OPERATORS:
             raise SelectorError(f"{_go_quote(str(operator))} is not a valid pod selector operator")
-        reqs.append(_new_requirement(expr.get("key", ""), _DICT_OPERATORS[operator], list(expr.get("values") or [])))
+        key, values = expr.get("key", ""), list(expr.get("values") or [])
+        _check_strings("LabelSelectorRequirement.key", [key])
+        _check_strings("LabelSelectorRequirement.values", values)
+        reqs.append(_new_requirement(key, _DICT_OPERATORS[operator], values))
     return LabelSelector(tuple(sorted(reqs, key=lambda r: r.key)))
+
+
+def _check_strings(field_name: str, values: list[Any]) -> None:
+    """What decoding a non-string into the Go struct reports (the object was never validated)."""
+    for value in values:
+        if not isinstance(value, str):
+            kind = "bool" if isinstance(value, bool) else "number" if isinstance(value, int | float) else (
+                "object" if isinstance(value, Mapping) else "array" if isinstance(value, list) else "null")
+            raise SelectorError(f"json: cannot unmarshal {kind} into Go struct field {field_name} of type string")
 
 
 def selector_dict_to_string(sel: Mapping[str, Any] | None) -> str:

@@ -203,6 +203,12 @@ def test_nil_selector_matches_nothing_and_empty_selector_everything() -> None:
     pytest.param({"matchLabels": {"-a": "b"}}, f'key: Invalid value: "-a": {KEY_REGEX_ERROR}', id="bad-key"),
     pytest.param({"matchLabels": {"a": "b c"}}, f'values[0][a]: Invalid value: "b c": {VALUE_REGEX_ERROR}',
                  id="bad-value"),
+    pytest.param({"matchLabels": {"a": 1}},
+                 "json: cannot unmarshal number into Go struct field LabelSelector.matchLabels of type string",
+                 id="non-string-label"),
+    pytest.param({"matchExpressions": [{"key": "a", "operator": "In", "values": [True]}]},
+                 "json: cannot unmarshal bool into Go struct field LabelSelectorRequirement.values of type string",
+                 id="non-string-value"),
 ])
 def test_label_selector_from_dict_errors(sel: dict, message: str) -> None:
     with pytest.raises(SelectorError) as info:
