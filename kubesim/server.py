@@ -207,7 +207,7 @@ class Server:
                     return await self._watch(request, rt, rp.namespace, lq, wanted)
                 return self._list(rt, rp.namespace, lq, rp.version, wanted, q.get("includeObject"))
             if method == "POST":
-                body = negotiation.decode_body(await request.read(), request.content_type)
+                body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
                 created = api.create(rt, ns, body, dry_run=dry_run, user=user)
                 if created.get("kind") in ("TokenReview", "SubjectAccessReview", "SelfSubjectAccessReview"):
                     return _json_response(created, 201)
@@ -224,7 +224,7 @@ class Server:
             entry = api.get(rt, ns if rt.namespaced else "", name)
             return self._object_entry(rt, entry, rp.version, wanted)
         if method == "PUT":
-            body = negotiation.decode_body(await request.read(), request.content_type)
+            body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
             return self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted)
         if method == "PATCH":
             body = await request.read()
@@ -247,7 +247,7 @@ class Server:
             if method == "GET":
                 return self._object_entry(rt, api.get(rt, ns if rt.namespaced else "", name), rp.version, wanted)
             if method == "PUT":
-                body = negotiation.decode_body(await request.read(), request.content_type)
+                body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
                 return self._object(rt, api.update(rt, ns, name, body, subresource="status", dry_run=dry_run),
                                     rp.version, wanted)
             if method == "PATCH":
@@ -258,19 +258,19 @@ class Server:
             if method == "GET":
                 return _json_response(kinds.get_scale(api, rt, ns, name))
             if method == "PUT":
-                body = negotiation.decode_body(await request.read(), request.content_type)
+                body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
                 return _json_response(kinds.update_scale(api, rt, ns, name, body, dry_run=dry_run))
             if method == "PATCH":
                 return _json_response(kinds.patch_scale(api, rt, ns, name, await request.read(),
                                                         request.headers.get("Content-Type", ""), dry_run=dry_run))
         elif sub == "eviction" and method == "POST":
-            body = negotiation.decode_body(await request.read(), request.content_type)
+            body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
             return _json_response(kinds.evict(api, ns, name, body), 201)
         elif sub == "binding" and method == "POST":
-            body = negotiation.decode_body(await request.read(), request.content_type)
+            body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
             return _json_response(kinds.bind(api, ns, name, body), 201)
         elif sub == "finalize" and method == "PUT":
-            body = negotiation.decode_body(await request.read(), request.content_type)
+            body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
             return self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted)
         raise errors.method_not_allowed()
 
@@ -278,7 +278,7 @@ class Server:
         raw = await request.read()
         opts: dict[str, Any] = {}
         if raw:
-            body = negotiation.decode_body(raw, request.content_type)
+            body = negotiation.decode_body(raw, request.headers.get("Content-Type", ""))
             if isinstance(body, dict):
                 opts = body
         for key in ("propagationPolicy", "gracePeriodSeconds"):
