@@ -16,17 +16,9 @@ from typing import Any
 from kubesim import mergekeys
 from kubesim.mergekeys import copy_json
 
-__all__ = [
-    "JSON_PATCH",
-    "MERGE_PATCH",
-    "STRATEGIC_MERGE_PATCH",
-    "PatchError",
-    "accepted_patch_types",
-    "apply_patch",
-    "json_merge_patch",
-    "json_patch",
-    "strategic_merge_patch",
-]
+__all__ = ["JSON_PATCH", "MAX_JSON_PATCH_OPERATIONS", "MERGE_PATCH", "REJECTED", "STRATEGIC_MERGE_PATCH",
+           "PatchError", "accepted_patch_types", "apply_patch", "json_merge_patch", "json_patch",
+           "strategic_merge_patch"]
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"

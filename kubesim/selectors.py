@@ -13,19 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "FieldRequirement",
-    "FieldSelector",
-    "LabelSelector",
-    "Requirement",
-    "SelectorError",
-    "field_value",
-    "format_label_selector",
-    "label_selector_from_dict",
-    "parse_field_selector",
-    "parse_label_selector",
-    "selector_dict_to_string",
-]
+__all__ = ["FieldRequirement", "FieldSelector", "LabelSelector", "Requirement", "SelectorError", "field_value",
+           "format_label_selector", "label_selector_from_dict", "parse_field_selector", "parse_label_selector",
+           "selector_dict_to_string"]
 
 
 class SelectorError(ValueError):
