@@ -1,8 +1,8 @@
 """Authentication and authorization for kubesim, as kube-apiserver does them.
 
 Token files in --token-auth-file CSV format, an allow-list policy file (RBAC's matching rules, plus user,
-group and namespace scoping), the apiserver's request-info resolver, TokenReview/SubjectAccessReview
-bodies and the upstream Forbidden messages. Pure apart from reading the two files; no network.
+group and namespace scoping) and the upstream Forbidden messages. The request-info resolver is in
+`kubesim.requestinfo`, the review APIs in `kubesim.reviews`. Pure apart from reading the two files; no network.
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-
-from kubesim import errors
 
 log = logging.getLogger(__name__)
 
@@ -434,214 +431,6 @@ def _parse_rule(node: yaml.Node, *, path: str, where: str, problems: list[Proble
     )
 
 
-# --- request attributes (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go) -----------------------
-
-_API_PREFIXES = frozenset({"api", "apis"})
-_GROUPLESS_PREFIXES = frozenset({"api"})
-_SPECIAL_VERBS = frozenset({"proxy", "watch"})
-_NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-_METHOD_VERBS = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-
-
-def request_attributes(*, method: str, path: str, query: Mapping[str, str], user: UserInfo) -> Attributes:
-    """The authorizer attributes of an HTTP request, resolved as the apiserver's RequestInfoFactory."""
-    base = {"user": user.username, "groups": user.groups, "path": path}
-    parts = path.strip("/").split("/") if path.strip("/") else []
-    if len(parts) < 3 or parts[0] not in _API_PREFIXES:
-        return Attributes(**base, verb=method.lower())
-    prefix, parts = parts[0], parts[1:]
-    group = ""
-    if prefix not in _GROUPLESS_PREFIXES:
-        if len(parts) < 3:
-            return Attributes(**base, verb=method.lower())
-        group, parts = parts[0], parts[1:]
-    version, parts = parts[0], parts[1:]
-    if parts[0] in _SPECIAL_VERBS:
-        if len(parts) < 2:  # upstream fails the request (500); here it names no resource, so routing rejects it
-            return Attributes(**base, verb=parts[0], resource_request=True, api_group=group, api_version=version)
-        verb, parts = parts[0], parts[1:]
-    else:
-        verb = _METHOD_VERBS.get(method.upper(), "")
-    namespace = ""
-    if parts[0] == "namespaces" and len(parts) > 1:
-        namespace = parts[1]
-        if len(parts) > 2 and parts[2] not in _NAMESPACE_SUBRESOURCES:
-            parts = parts[2:]
-    resource = parts[0]
-    name = parts[1] if len(parts) >= 2 else ""
-    subresource = parts[2] if len(parts) >= 3 and verb != "proxy" else ""
-    if not name and verb == "get":
-        verb = "watch" if _truthy(query.get("watch")) else "list"
-        name = _name_from_field_selector(query.get("fieldSelector", ""))
-    if not name and verb == "delete":
-        verb = "deletecollection"
-    return Attributes(
-        **base,
-        verb=verb,
-        resource_request=True,
-        api_group=group,
-        api_version=version,
-        resource=resource,
-        subresource=subresource,
-        namespace=namespace,
-        name=name,
-    )
-
-
-def _truthy(value: str | None) -> bool:
-    # apimachinery's Convert_Slice_string_To_bool: anything but "0" or "false" (any case) is true
-    return value is not None and value != "0" and value.lower() != "false"
-
-
-_SELECTOR_TERM = re.compile(r"(?:\\.|[^,\\])+")  # terms split on unescaped commas
-_TERM_PARTS = re.compile(r"(.*?)(!=|==|=)(.*)", re.S)  # fields.splitTerm: first operator position wins
-_ESCAPED_VALUE = re.compile(r"(?:\\[\\,=]|[^\\,=])*", re.S)  # fields.UnescapeValue's valid input
-
-
-def _name_from_field_selector(selector: str) -> str:
-    """`metadata.name=X` (or `==`) in a list/watch's field selector names the object, as upstream does
-    when the whole selector parses and X is a valid path segment."""
-    name = None
-    for term in sorted(_SELECTOR_TERM.findall(selector)):
-        parts = _TERM_PARTS.fullmatch(term)
-        if parts is None or not _ESCAPED_VALUE.fullmatch(parts[3]):
-            return ""  # an unparseable selector: upstream drops the decoded list options
-        if parts[1] == "metadata.name" and parts[2] != "!=" and name is None:
-            name = re.sub(r"\\(.)", r"\1", parts[3])
-    if name is None or name in (".", "..") or "/" in name or "%" in name:
-        return ""
-    return name
-
-
-# --- review bodies -----------------------------------------------------------------------------------
-
-
-def review_token(
-    body: Mapping[str, Any], tokens: TokenTable | None, *, api_audiences: Sequence[str] = DEFAULT_API_AUDIENCES
-) -> dict[str, Any]:
-    """Answer an authentication.k8s.io TokenReview as kube-apiserver does with only a token file: the
-    file is audience-agnostic, so it authenticates for the intersection of `api_audiences` and the
-    requested audiences (all of `api_audiences` when none are requested). Raises errors.ApiError."""
-    spec = dict(body.get("spec") or {})
-    token = spec.get("token")
-    if not isinstance(token, str) or not token:
-        raise errors.bad_request("token is required for TokenReview in authentication")
-    review = _review_shell(body, kind="TokenReview", api_version="authentication.k8s.io/v1", spec=spec)
-    status: dict[str, Any] = {"authenticated": False, "user": {}}
-    review["status"] = status
-    if tokens is None:
-        return review
-    requested = [str(a) for a in spec.get("audiences") or ()]
-    audiences = [a for a in api_audiences if a in requested] if requested else list(api_audiences)
-    user = tokens.authenticate(token) if audiences or not (requested or api_audiences) else None
-    if user is None:
-        status["error"] = "invalid bearer token"
-        return review
-    status["authenticated"] = True
-    status["user"] = _user_json(user)
-    if audiences:
-        status["audiences"] = audiences
-    return review
-
-
-def review_access(body: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
-    """Answer an authorization.k8s.io SubjectAccessReview against `policy`. Raises errors.ApiError
-    (422 Invalid) for a review the apiserver rejects, with upstream's field errors."""
-    spec = _checked_spec(body, kind="SubjectAccessReview", needs_subject=True)
-    user = UserInfo(username=str(spec.get("user") or ""), groups=tuple(str(g) for g in spec.get("groups") or ()))
-    return _decide(body, "SubjectAccessReview", spec, user, policy)
-
-
-def review_self_access(body: Mapping[str, Any], policy: Policy, *, user: UserInfo) -> dict[str, Any]:
-    """A SelfSubjectAccessReview (`kubectl auth can-i`): the same question about the requesting user."""
-    spec = _checked_spec(body, kind="SelfSubjectAccessReview", needs_subject=False)
-    return _decide(body, "SelfSubjectAccessReview", spec, user, policy)
-
-
-def _checked_spec(body: Mapping[str, Any], *, kind: str, needs_subject: bool) -> dict[str, Any]:
-    """The spec, after pkg/apis/authorization/validation's checks, in its order."""
-    spec = dict(body.get("spec") or {})
-    resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
-    for name, value in (("resourceAttributes", resource), ("nonResourceAttributes", non_resource)):
-        if value is not None and not isinstance(value, Mapping):
-            raise errors.bad_request(f"{kind}.spec.{name}: expected an object, got {_go_value(value)}")
-    causes: list[tuple[str, str, str]] = []
-    invalid = "FieldValueInvalid"
-    if resource is not None and non_resource is not None:
-        causes.append(("spec.nonResourceAttributes", invalid, f"Invalid value: {_go_value(non_resource)}: "
-                       "cannot be specified in combination with resourceAttributes"))
-    if resource is None and non_resource is None:
-        causes.append(("spec.resourceAttributes", invalid, 'Invalid value: "null": '
-                       "exactly one of nonResourceAttributes or resourceAttributes must be specified"))
-    if needs_subject and not spec.get("user") and not spec.get("groups"):
-        causes.append(("spec.user", invalid, f"Invalid value: {_go_value(spec.get('user', ''))}: "
-                       "at least one of user or group must be specified"))
-    meta = {k: v for k, v in (body.get("metadata") or {}).items() if v is not None and k != "managedFields"}
-    if meta:
-        causes.append(("metadata", invalid, f"Invalid value: {_go_value(meta)}: must be empty"))
-    if causes:
-        raise errors.invalid("authorization.k8s.io", kind, "", causes)
-    return spec
-
-
-def _decide(
-    body: Mapping[str, Any], kind: str, spec: dict[str, Any], user: UserInfo, policy: Policy
-) -> dict[str, Any]:
-    resource = spec.get("resourceAttributes")
-    if resource is not None:
-        attrs = Attributes(
-            user=user.username,
-            groups=user.groups,
-            verb=str(resource.get("verb") or ""),
-            resource_request=True,
-            api_group=str(resource.get("group") or ""),
-            api_version=str(resource.get("version") or "*"),  # upstream: empty matches all versions
-            resource=str(resource.get("resource") or ""),
-            subresource=str(resource.get("subresource") or ""),
-            namespace=str(resource.get("namespace") or ""),
-            name=str(resource.get("name") or ""),
-        )
-    else:
-        non_resource = spec["nonResourceAttributes"]
-        attrs = Attributes(
-            user=user.username,
-            groups=user.groups,
-            verb=str(non_resource.get("verb") or ""),
-            path=str(non_resource.get("path") or ""),
-        )
-    decision = policy.authorize(attrs)
-    review = _review_shell(body, kind=kind, api_version="authorization.k8s.io/v1", spec=spec)
-    review["status"] = {"allowed": decision.allowed, "denied": False}
-    if decision.reason:
-        review["status"]["reason"] = decision.reason
-    return review
-
-
-def _review_shell(body: Mapping[str, Any], *, kind: str, api_version: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "apiVersion": body.get("apiVersion") or api_version,
-        "metadata": {"creationTimestamp": None, **(body.get("metadata") or {})},
-        "spec": spec,
-    }
-
-
-def _user_json(user: UserInfo) -> dict[str, Any]:
-    out: dict[str, Any] = {"username": user.username}
-    if user.uid:
-        out["uid"] = user.uid
-    if user.groups:
-        out["groups"] = list(user.groups)
-    if user.extra:
-        out["extra"] = {k: list(v) for k, v in user.extra.items()}
-    return out
-
-
-def _go_value(value: Any) -> str:
-    """A bad value as field.Error prints it: strings quoted, objects as JSON."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 # --- Forbidden messages (k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go) ----------
 
 _HTML_UNSAFE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -650,7 +439,7 @@ _HTML_UNSAFE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 def forbidden_message(attrs: Attributes, *, reason: str = "") -> str:
     """The message of the apiserver's 403 Status, e.g. `pods is forbidden: User "bob" cannot list
     resource "pods" in API group "" in the namespace "default"`."""
-    q = _go_value
+    q = go_value
     if not attrs.resource_request:
         msg = f"User {q(attrs.user)} cannot {attrs.verb} path {q(attrs.path)}"
     else:
@@ -668,3 +457,8 @@ def forbidden_message(attrs: Attributes, *, reason: str = "") -> str:
     if attrs.name:
         return f"{qualified} {q(attrs.name)} is forbidden: {msg}"
     return f"{qualified} is forbidden: {msg}"
+
+
+def go_value(value: Any) -> str:
+    """A bad value as field.Error prints it: strings quoted, objects as JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from kubesim import auth, defaults, disruption, errors, patching, selectors
+from kubesim import auth, defaults, disruption, errors, patching, reviews, selectors
 from kubesim.resources import ResourceType, crd_resource_types
 from kubesim.store import Obj
 
@@ -453,9 +453,9 @@ def review(api: ApiServer, rt: ResourceType, obj: Obj, user: Any) -> Obj | None:
     """TokenReview and (Self)SubjectAccessReview are answered, never stored."""
     kind = obj["kind"]
     if kind == "TokenReview":
-        return auth.review_token(obj, api.tokens)  # type: ignore[attr-defined]
+        return reviews.review_token(obj, api.tokens)  # type: ignore[attr-defined]
     if kind == "SubjectAccessReview":
-        return auth.review_access(obj, api.policy)  # type: ignore[attr-defined]
+        return reviews.review_access(obj, api.policy)  # type: ignore[attr-defined]
     if kind == "SelfSubjectAccessReview":
-        return auth.review_self_access(obj, api.policy, user=user or auth.ANONYMOUS)  # type: ignore[attr-defined]
+        return reviews.review_self_access(obj, api.policy, user=user or auth.ANONYMOUS)  # type: ignore[attr-defined]
     return None

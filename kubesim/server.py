@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubesim import aggregator, auth, discovery, errors, kinds, negotiation, openapi, paths, tables
+from kubesim import aggregator, auth, discovery, errors, kinds, negotiation, openapi, paths, requestinfo, tables
 from kubesim.apiserver import ApiServer, ListQuery
 from kubesim.resources import ResourceType
 from kubesim.store import dumps
@@ -101,7 +101,7 @@ class Server:
         return auth.ANONYMOUS
 
     def authorize(self, request: web.Request, user: auth.UserInfo) -> None:
-        attrs = auth.request_attributes(method=request.method, path=request.path, query=request.query, user=user)
+        attrs = requestinfo.request_attributes(method=request.method, path=request.path, query=request.query, user=user)
         decision = self.api.policy.authorize(attrs)  # type: ignore[attr-defined]
         if not decision.allowed:
             raise errors.forbidden(auth.forbidden_message(attrs), group=attrs.api_group, resource=attrs.resource,

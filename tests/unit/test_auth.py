@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubesim import auth, errors
+from kubesim import auth, errors, requestinfo, reviews
 
 AUTH = auth.AUTHENTICATED
 
@@ -341,7 +341,7 @@ R = dict[str, Any]
     ],
 )
 def test_request_attributes(method: str, path: str, query: dict[str, str], expected: R) -> None:
-    attrs = auth.request_attributes(method=method, path=path, query=query, user=ALICE)
+    attrs = requestinfo.request_attributes(method=method, path=path, query=query, user=ALICE)
     assert (attrs.user, attrs.groups, attrs.path) == ("alice", ("dev", AUTH), path)
     expected = {"resource_request": True, **expected}
     assert {k: getattr(attrs, k) for k in expected} == expected
@@ -376,20 +376,20 @@ def _token_review(token: str, audiences: list[str] | None = None) -> dict[str, A
     ],
 )
 def test_review_token(body: dict[str, Any], kwargs: dict[str, Any], status: dict[str, Any]) -> None:
-    review = auth.review_token(body, TOKENS, **kwargs)
+    review = reviews.review_token(body, TOKENS, **kwargs)
     assert review["kind"] == "TokenReview" and review["apiVersion"] == "authentication.k8s.io/v1"
     assert review["spec"] == body["spec"]
     assert review["status"] == status
 
 
 def test_review_token_without_authenticator() -> None:
-    assert auth.review_token(_token_review("good"), None)["status"] == {"authenticated": False, "user": {}}
+    assert reviews.review_token(_token_review("good"), None)["status"] == {"authenticated": False, "user": {}}
 
 
 @pytest.mark.parametrize("spec", [pytest.param({}, id="no-token"), pytest.param({"token": ""}, id="empty")])
 def test_review_token_requires_a_token(spec: dict[str, Any]) -> None:
     with pytest.raises(errors.ApiError) as info:
-        auth.review_token({"spec": spec}, TOKENS)
+        reviews.review_token({"spec": spec}, TOKENS)
     assert (info.value.code, info.value.reason) == (400, "BadRequest")
     assert info.value.message == "token is required for TokenReview in authentication"
 
@@ -419,7 +419,7 @@ def _sar(spec: dict[str, Any], **top: Any) -> dict[str, Any]:
     ],
 )
 def test_review_access(policy: auth.Policy, spec: dict[str, Any], status: dict[str, Any]) -> None:
-    review = auth.review_access(_sar(spec), policy)
+    review = reviews.review_access(_sar(spec), policy)
     assert review["kind"] == "SubjectAccessReview" and review["spec"] == spec
     reason = review["status"].pop("reason", "")
     assert review["status"] == status
@@ -444,7 +444,7 @@ def test_review_access(policy: auth.Policy, spec: dict[str, Any], status: dict[s
 )
 def test_review_access_invalid(policy: auth.Policy, body: dict[str, Any], fields: list[str], message: str) -> None:
     with pytest.raises(errors.ApiError) as info:
-        auth.review_access(body, policy)
+        reviews.review_access(body, policy)
     err = info.value
     assert (err.code, err.reason) == (422, "Invalid")
     assert err.message.startswith('SubjectAccessReview.authorization.k8s.io "" is invalid: ')
@@ -455,22 +455,22 @@ def test_review_access_invalid(policy: auth.Policy, body: dict[str, Any], fields
 @pytest.mark.parametrize("field", ["resourceAttributes", "nonResourceAttributes"])
 def test_review_access_rejects_non_object_attributes(policy: auth.Policy, field: str) -> None:
     with pytest.raises(errors.ApiError) as info:
-        auth.review_access(_sar({"user": "a", field: "pods"}), policy)
+        reviews.review_access(_sar({"user": "a", field: "pods"}), policy)
     assert (info.value.code, info.value.reason) == (400, "BadRequest") and field in info.value.message
 
 
 def test_review_access_accepts_empty_metadata(policy: auth.Policy) -> None:
     body = _sar({"user": "alice", "nonResourceAttributes": {"path": "/", "verb": "get"}},
                 metadata={"creationTimestamp": None})
-    assert auth.review_access(body, policy)["status"]["allowed"] is False
+    assert reviews.review_access(body, policy)["status"]["allowed"] is False
 
 
 def test_review_self_access_uses_the_requester(policy: auth.Policy) -> None:
     body = {"spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "default"}}}
     alice = auth.authenticated_user("alice")
     bob = auth.authenticated_user("bob")
-    assert auth.review_self_access(body, policy, user=alice)["status"]["allowed"] is True
-    review = auth.review_self_access(body, policy, user=bob)
+    assert reviews.review_self_access(body, policy, user=alice)["status"]["allowed"] is True
+    review = reviews.review_self_access(body, policy, user=bob)
     assert review["kind"] == "SelfSubjectAccessReview" and review["status"]["allowed"] is False
 
 
