@@ -65,7 +65,6 @@ def _json_kind(value: Any) -> str:
     return "string" if isinstance(value, str) else "number"
 
 
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 
