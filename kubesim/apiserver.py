@@ -297,11 +297,7 @@ class ApiServer:
         try:
             patched = patching.apply_patch(current, body, content_type, kind=kind)
         except patching.PatchError as e:
-            if e.status == 415:
-                raise errors.unsupported_media_type(content_type) from None
-            if e.status == 422:
-                raise errors.invalid(rt.group, rt.kind, name, [("", "FieldValueInvalid", str(e))]) from None
-            raise errors.bad_request(str(e)) from None
+            raise errors.ApiError(e.status, e.reason, e.message) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
         meta = patched.setdefault("metadata", {})

@@ -393,9 +393,7 @@ def patch_scale(api: ApiServer, rt: ResourceType, ns: str, name: str, body: byte
     try:
         patched = patching.apply_patch(current, body, content_type, kind="Scale")
     except patching.PatchError as e:
-        if e.status == 415:
-            raise errors.unsupported_media_type(content_type) from None
-        raise errors.bad_request(str(e)) from None
+        raise errors.ApiError(e.status, e.reason, e.message) from None
     return update_scale(api, rt, ns, name, patched, dry_run=dry_run)
 
 
