@@ -328,15 +328,21 @@ class ApiServer:
                                   f"ResourceVersion in object meta: {old.obj['metadata']['resourceVersion']}")
         if dry_run:
             return old.obj
-        finalizers = list(old.obj["metadata"].get("finalizers") or ())
+        meta = old.obj["metadata"]
+        finalizers = list(meta.get("finalizers") or ())
         extra = kinds.deletion_finalizers(self, rt, old.obj, options)
-        if finalizers or extra or kinds.defers_deletion(rt, old.obj):
-            if old.obj["metadata"].get("deletionTimestamp"):
+        grace = kinds.grace_period(rt, old.obj, options)
+        if meta.get("deletionTimestamp"):
+            # a second delete may only shorten a pending grace period; grace 0 without finalizers removes now
+            if grace or finalizers or kinds.defers_deletion(rt, old.obj):
                 return old.obj
+        elif finalizers or extra or grace or kinds.defers_deletion(rt, old.obj):
             new = copy.deepcopy(old.obj)
-            new["metadata"]["deletionTimestamp"] = self.now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["metadata"]["deletionTimestamp"] = rfc3339(self.clock() + (grace or 0))
+            new["metadata"]["deletionGracePeriodSeconds"] = grace or 0
             new["metadata"]["finalizers"] = finalizers + [f for f in extra if f not in finalizers]
+            if not new["metadata"]["finalizers"]:
+                del new["metadata"]["finalizers"]
             if "generation" in new["metadata"]:
                 new["metadata"]["generation"] = int(new["metadata"]["generation"]) + 1
             kinds.begin_deletion(self, rt, new)

@@ -183,10 +183,35 @@ def _apiservice_condition(obj: Obj, now: str) -> Obj:
 
 # -- deletion --------------------------------------------------------------------------------------------------
 def deletion_finalizers(api: ApiServer, rt: ResourceType, obj: Obj, options: Obj) -> list[str]:
-    """Finalizers a delete adds (foreground deletion waits for dependents, as the garbage collector does)."""
-    if options.get("propagationPolicy") == "Foreground" and _has_dependents(api, obj):
-        return ["foregroundDeletion"]
-    return []
+    """Finalizers a delete adds for the garbage collector: `orphan` (dependents keep living without their
+    owner) or `foregroundDeletion` (the owner goes only after its dependents). Added only when there are
+    dependents, so an object without any never waits for a collector."""
+    policy = options.get("propagationPolicy")
+    if policy is None and options.get("orphanDependents") is True:
+        policy = "Orphan"
+    if policy not in ("Orphan", "Foreground"):
+        return []
+    if not _has_dependents(api, obj):
+        return []
+    return ["orphan"] if policy == "Orphan" else ["foregroundDeletion"]
+
+
+def grace_period(rt: ResourceType, obj: Obj, options: Obj) -> int:
+    """Seconds a delete leaves for graceful termination: pods bound to a node get their kubelet's grace
+    (DeleteOptions.gracePeriodSeconds, else spec.terminationGracePeriodSeconds); everything else 0."""
+    if obj.get("kind") != "Pod" or rt.custom:
+        return 0
+    spec = obj.get("spec") or {}
+    phase = (obj.get("status") or {}).get("phase")
+    if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+        return 0
+    value = options.get("gracePeriodSeconds")
+    if value is None:
+        value = spec.get("terminationGracePeriodSeconds", 30)
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        raise errors.bad_request(f'invalid gracePeriodSeconds "{value}"') from None
 
 
 def _has_dependents(api: ApiServer, obj: Obj) -> bool:

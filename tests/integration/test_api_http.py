@@ -227,3 +227,32 @@ def test_events_served_in_both_groups(sim: Sim) -> None:
     assert new["apiVersion"] == "events.k8s.io/v1" and new["note"] == "hello" and new["regarding"]["name"] == "fs"
     sel = call(sim, "GET", "/api/v1/events?fieldSelector=involvedObject.name%3Dfs,involvedObject.kind%3DPod")[1]
     assert [e["metadata"]["name"] for e in sel["items"]] == ["ev1"]
+
+
+def test_bound_pod_deletion_is_graceful_until_forced(sim: Sim) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "graceful"},
+           "spec": {"nodeName": "n-1", "terminationGracePeriodSeconds": 20,
+                    "containers": [{"name": "c", "image": "busybox"}]}}
+    assert call(sim, "POST", "/api/v1/namespaces/default/pods", pod)[0] == 201
+    status, deleting = call(sim, "DELETE", "/api/v1/namespaces/default/pods/graceful")
+    assert status == 200 and deleting["metadata"]["deletionGracePeriodSeconds"] == 20
+    assert deleting["metadata"]["deletionTimestamp"]
+    # still there (a kubelet finishes the termination); a forced delete removes it at once
+    assert call(sim, "GET", "/api/v1/namespaces/default/pods/graceful")[0] == 200
+    status, _ = call(sim, "DELETE", "/api/v1/namespaces/default/pods/graceful",
+                     {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
+    assert status == 200
+    assert call(sim, "GET", "/api/v1/namespaces/default/pods/graceful")[0] == 404
+
+
+def test_orphan_propagation_adds_the_finalizer_when_there_are_dependents(sim: Sim) -> None:
+    owner = call(sim, "POST", "/api/v1/namespaces/default/configmaps", cm("owner"))[1]
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+    call(sim, "POST", "/api/v1/namespaces/default/configmaps", cm("dependent", ownerReferences=[ref]))
+    status, deleting = call(sim, "DELETE", "/api/v1/namespaces/default/configmaps/owner",
+                            {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"})
+    assert status == 200 and deleting["metadata"]["finalizers"] == ["orphan"]
+    assert call(sim, "POST", "/api/v1/namespaces/default/configmaps", cm("lonely"))[0] == 201
+    call(sim, "DELETE", "/api/v1/namespaces/default/configmaps/lonely",
+         {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"})
+    assert call(sim, "GET", "/api/v1/namespaces/default/configmaps/lonely")[0] == 404
