@@ -15,7 +15,19 @@ from typing import Any
 
 from aiohttp import web
 
-from kubesim import aggregator, auth, discovery, errors, kinds, negotiation, openapi, paths, requestinfo, tables
+from kubesim import (
+    aggregator,
+    apifaults,
+    auth,
+    discovery,
+    errors,
+    kinds,
+    negotiation,
+    openapi,
+    paths,
+    requestinfo,
+    tables,
+)
 from kubesim.apiserver import ApiServer, ListQuery
 from kubesim.resources import ResourceType
 from kubesim.store import dumps
@@ -60,6 +72,7 @@ class Server:
         self.app.on_cleanup.append(self._stop_background)
         self._tasks: list[asyncio.Task[None]] = []
         self.watchers: set[Any] = set()
+        self.faults = apifaults.ApiFaults()
 
     async def _start_background(self, _app: web.Application) -> None:
         self._tasks.append(asyncio.create_task(self.aggregator.run(self.options.apiservice_check_interval_s)))
@@ -128,7 +141,17 @@ class Server:
         rt = self.api.registry.lookup(rp.group, rp.version, rp.resource)
         if rt is None:
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        fault = self.faults.decide(method=request.method, resource=rp.resource, name=rp.name or "")
+        if fault is not None:
+            raise fault
         return await self._resource(request, rt, rp, user)
+
+    def drop_watches(self) -> int:
+        """End every open watch stream, as an apiserver restart or a proxy timeout would."""
+        dropped = list(self.watchers)
+        for w in dropped:
+            w.close()
+        return len(dropped)
 
     # -- discovery, openapi, version --------------------------------------------------------------------------
     async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse | None:
