@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,8 @@ class Server:
         self._tasks: list[asyncio.Task[None]] = []
         self.watchers: set[Any] = set()
         self.faults = apifaults.ApiFaults()
+        # the simulation's control API (`/kubesim/v1/...`: node groups, faults, node logs, load), when it runs
+        self.control: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     async def _start_background(self, _app: web.Application) -> None:
         self._tasks.append(asyncio.create_task(self.aggregator.run(self.options.apiservice_check_interval_s)))
@@ -125,6 +128,10 @@ class Server:
         self.authorize(request, user)
         if path in HEALTH_PATHS:
             return web.Response(text="ok")
+        if path.startswith("/kubesim/"):
+            if self.control is None:
+                raise errors.ApiError(404, "NotFound", "the simulation layers are not running", {})
+            return await self.control(request)
         if request.method == "GET":
             doc = await self._non_resource(request, path)
             if doc is not None:
