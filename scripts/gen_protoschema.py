@@ -6,7 +6,8 @@ plus the (apiVersion, kind) -> message table. The installed `kubernetes` client'
 the `.proto` text does not say: the JSON name where the protobuf tag differs (`aPIVersion` is
 `apiVersion`), which fields are Go embedded structs inlined in JSON (`Volume.volumeSource`), and which
 fields are required (no `omitempty`, so zero values stay). Which scalar fields are Go pointers (an
-explicit zero is meaningful) is not in either source; `POINTER_FIELDS` below lists them from the Go types.
+explicit zero is meaningful) is not in either source; `POINTER_FIELDS` below lists them from the Go types,
+and `REQUIRED_FIELDS` the few fields without `omitempty` the client models do not mark required.
 
 Usage: python scripts/gen_protoschema.py PROTO_DIR [--out kubesim/protoschema.json]
 """
@@ -146,6 +147,11 @@ POINTER_FIELDS = frozenset({
     # scheduling/v1, apiregistration/v1
     "PriorityClass.preemptionPolicy", "ServiceReference.port",
 })
+# Scalar fields without `omitempty` that the client models do not mark required.
+REQUIRED_FIELDS = frozenset({
+    "PodDisruptionBudgetStatus.disruptionsAllowed", "PodDisruptionBudgetStatus.currentHealthy",
+    "PodDisruptionBudgetStatus.desiredHealthy", "PodDisruptionBudgetStatus.expectedPods", "TokenRequestStatus.token",
+})
 SCALARS = frozenset({"string", "bytes", "bool", "int32", "int64", "uint32", "uint64", "sint32", "sint64",
                      "fixed32", "fixed64", "sfixed32", "sfixed64", "double", "float"})
 
@@ -282,7 +288,8 @@ def build(messages: Iterable[Message]) -> tuple[dict, list[str]]:
             if typ in SPECIAL:
                 typ = SPECIAL[typ]
             if typ in SCALARS and not f.repeated and (
-                    f"{msg.name}.{f.name}" in POINTER_FIELDS or (model is not None and _required(model, name))):
+                    f"{msg.name}.{f.name}" in POINTER_FIELDS | REQUIRED_FIELDS
+                    or (model is not None and _required(model, name))):
                 flags += "k"
             fields[str(f.number)] = [name, typ, flags] if flags else [name, typ]
         table[full] = fields
