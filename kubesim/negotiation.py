@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from kubesim import errors
+from kubesim import errors, protobuf
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,17 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
     try:
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             return yaml.safe_load(raw)
-        if ctype.startswith("application/vnd.kubernetes.protobuf"):
-            raise errors.unsupported_media_type(ctype, errors.BODY_TYPES)
+        if ctype.startswith(protobuf.CONTENT_TYPE):
+            return protobuf.decode(raw)
         if ctype not in ("application/json", "*/*", ""):
             raise errors.unsupported_media_type(ctype, errors.BODY_TYPES)
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise errors.bad_request(f"the body of the request could not be decoded as JSON: {e}") from None
+    except protobuf.UnknownKindError as e:
+        raise errors.unsupported_media_type(ctype, ("application/json", "application/yaml")) from e
+    except protobuf.ProtobufError as e:
+        raise errors.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     except yaml.YAMLError as e:
         raise errors.bad_request(f"the body of the request could not be decoded as YAML: {e}") from None
 

@@ -189,7 +189,7 @@ def test_raw_discovery_and_api_resources(sim: Sim) -> None:
 def test_watch_receives_update(sim: Sim) -> None:
     sim.kubectl("create", "configmap", "watched", "--from-literal=a=1")
     proc = subprocess.Popen(["kubectl", "--kubeconfig", sim.kubeconfig, "get", "configmap", "watched", "--watch",
-                             "--output-watch-events", "-o", "name"],
+                             "--output-watch-events"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={"HOME": str(sim.workdir), "PATH": "/usr/bin:/bin"})
     try:
