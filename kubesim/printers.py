@@ -2,7 +2,7 @@
 
 Pure; no I/O. Mirrors kubernetes/kubernetes pkg/printers/internalversion/printers.go (rows are always
 generated "wide", as the apiserver does), plus the formatting helpers those printers lean on:
-apimachinery's `duration.HumanDuration` and `resource.Quantity` canonical strings.
+apimachinery's `duration.HumanDuration` (here) and `resource.Quantity` canonical strings (`kubescale.quantity`).
 Objects are read as a v1 client sends them; where upstream storage would have applied an API default to a
 printed field (replicas 1, HPA minReplicas 1 and the 80% CPU metric, Service type ClusterIP, ...) the row
 shows the defaulted value. Column definitions and Table assembly live in `kubesim.tables`.
@@ -10,12 +10,10 @@ shows the defaulted value. Column definitions and Table assembly live in `kubesi
 
 from __future__ import annotations
 
-import math
-import re
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 from typing import Any
 
+from kubescale.quantity import format_quantity
 from kubesim import conversion, selectors
 
 Obj = dict[str, Any]
@@ -95,65 +93,6 @@ class RowContext:
 
     def age(self, obj: Obj) -> str:
         return self.since((obj.get("metadata") or {}).get("creationTimestamp"))
-
-
-# --- resource.Quantity ------------------------------------------------------------------------------------
-
-_DEC_SUFFIX = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_BIN_SUFFIX = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-_DEC_BY_EXP = {e: s for s, e in _DEC_SUFFIX.items()}
-_BIN_BY_EXP = {0: "", **{e // 10: s for s, e in _BIN_SUFFIX.items()}}
-_QUANTITY = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?([eEinumkKMGTP]*[-+]?[0-9]*)")
-_MAX_BINARY = 2**63 - 1
-
-
-def format_quantity(value: Any) -> str:
-    """`Quantity.String()`: the canonical form (`1.5` -> `1500m`, `1024Mi` -> `1Gi`, `1000` -> `1k`).
-
-    `<nil>` for a missing quantity, as Go prints a nil *Quantity; an unparsable value is returned as given.
-    """
-    if value is None:
-        return "<nil>"
-    raw = value if isinstance(value, str) else str(value)
-    m = _QUANTITY.fullmatch(raw.strip())
-    if m is None or isinstance(value, bool) or not (m.group(2) or m.group(3) is not None):
-        return raw
-    sign, whole, frac, suffix = m.group(1), m.group(2), m.group(3) or "", m.group(4)
-    if suffix in _DEC_SUFFIX:
-        fmt, amount = "DecimalSI", Fraction(10) ** _DEC_SUFFIX[suffix]
-    elif suffix in _BIN_SUFFIX:
-        fmt, amount = "BinarySI", Fraction(2 ** _BIN_SUFFIX[suffix])
-    elif len(suffix) > 1 and suffix[0] in "eE" and re.fullmatch(r"[-+]?[0-9]+", suffix[1:]):
-        fmt, amount = "DecimalExponent", Fraction(10) ** int(suffix[1:])
-    else:
-        return raw
-    v = Fraction(int(whole + frac or "0"), 10 ** len(frac)) * amount
-    nano = v * 10**9
-    if nano.denominator != 1:  # keep nano precision, rounding away from zero
-        nano = Fraction(math.ceil(nano))
-    n = int(nano)
-    if fmt == "BinarySI" and n > _MAX_BINARY * 10**9:
-        n = _MAX_BINARY * 10**9
-    if sign == "-":
-        n = -n
-    if n == 0:
-        return "0"
-    if fmt == "BinarySI":
-        if -1024 * 10**9 < n < 1024 * 10**9 or n % 10**9:
-            fmt = "DecimalSI"
-        else:
-            mantissa, exp = n // 10**9, 0
-            while mantissa % 1024 == 0:
-                mantissa, exp = mantissa // 1024, exp + 1
-            return f"{mantissa}{_BIN_BY_EXP[exp]}"
-    mantissa, exp = n, -9
-    while mantissa % 10 == 0:
-        mantissa, exp = mantissa // 10, exp + 1
-    while exp % 3:
-        mantissa, exp = mantissa * 10, exp - 1
-    if fmt == "DecimalSI" and exp in _DEC_BY_EXP:
-        return f"{mantissa}{_DEC_BY_EXP[exp]}"
-    return f"{mantissa}e{exp}" if exp else str(mantissa)
 
 
 # --- cells ------------------------------------------------------------------------------------------------
