@@ -288,7 +288,11 @@ class ApiServer:
         return entry.obj
 
     def patch(self, rt: ResourceType, ns: str, name: str, body: bytes, content_type: str, *,
-              version: str | None = None, subresource: str | None = None, dry_run: bool = False) -> Obj:
+              version: str | None = None, subresource: str | None = None, dry_run: bool = False,
+              check_patched: Callable[[Obj, Obj], None] | None = None) -> Obj:
+        """Patch an object. `check_patched(current, patched)`, when given, sees the object before and after
+        the patch (both at `version`) before anything else is checked: the HTTP layer's fieldValidation
+        raises from it to refuse unknown fields, or removes them from `patched`."""
         if "patch" not in rt.verbs:
             raise errors.method_not_allowed()
         old = self.get(rt, ns if rt.namespaced else "", name)
@@ -300,6 +304,8 @@ class ApiServer:
             raise errors.ApiError(e.status, e.reason, e.message) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        if check_patched is not None:
+            check_patched(current, patched)
         meta = patched.setdefault("metadata", {})
         rv = meta.get("resourceVersion")
         if rv and rv != old.obj["metadata"]["resourceVersion"]:

@@ -22,6 +22,7 @@ from kubesim import (
     auth,
     discovery,
     errors,
+    fieldvalidation,
     kinds,
     negotiation,
     openapi,
@@ -237,11 +238,11 @@ class Server:
                     return await self._watch(request, rt, rp.namespace, lq, wanted)
                 return self._list(rt, rp.namespace, lq, rp.version, wanted, q.get("includeObject"))
             if method == "POST":
-                body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
+                body, warnings = await self._checked_body(request, rt, rp.version, "CreateOptions")
                 created = api.create(rt, ns, body, dry_run=dry_run, user=user)
                 if created.get("kind") in ("TokenReview", "SubjectAccessReview", "SelfSubjectAccessReview"):
-                    return _json_response(created, 201)
-                return self._object(rt, created, rp.version, wanted, 201)
+                    return _warned(_json_response(created, 201), warnings)
+                return _warned(self._object(rt, created, rp.version, wanted, 201), warnings)
             if method == "DELETE":
                 opts = await self._delete_options(request)
                 deleted = api.delete_collection(rt, rp.namespace, lq, opts, dry_run=dry_run)
@@ -254,13 +255,15 @@ class Server:
             entry = api.get(rt, ns if rt.namespaced else "", name)
             return self._object_entry(rt, entry, rp.version, wanted)
         if method == "PUT":
-            body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
-            return self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted)
+            body, warnings = await self._checked_body(request, rt, rp.version, "UpdateOptions")
+            return _warned(self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted),
+                           warnings)
         if method == "PATCH":
             body = await request.read()
+            check, warnings = self._patch_check(request, rt, rp.version, body)
             patched = api.patch(rt, ns, name, body, request.headers.get("Content-Type", ""), version=rp.version,
-                                dry_run=dry_run)
-            return self._object(rt, patched, rp.version, wanted)
+                                dry_run=dry_run, check_patched=check)
+            return _warned(self._object(rt, patched, rp.version, wanted), warnings)
         if method == "DELETE":
             opts = await self._delete_options(request)
             deleted = api.delete(rt, ns, name, opts, dry_run=dry_run)
@@ -277,13 +280,15 @@ class Server:
             if method == "GET":
                 return self._object_entry(rt, api.get(rt, ns if rt.namespaced else "", name), rp.version, wanted)
             if method == "PUT":
-                body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
-                return self._object(rt, api.update(rt, ns, name, body, subresource="status", dry_run=dry_run),
-                                    rp.version, wanted)
+                body, warnings = await self._checked_body(request, rt, rp.version, "UpdateOptions")
+                updated = api.update(rt, ns, name, body, subresource="status", dry_run=dry_run)
+                return _warned(self._object(rt, updated, rp.version, wanted), warnings)
             if method == "PATCH":
-                patched = api.patch(rt, ns, name, await request.read(), request.headers.get("Content-Type", ""),
-                                    version=rp.version, subresource="status", dry_run=dry_run)
-                return self._object(rt, patched, rp.version, wanted)
+                raw = await request.read()
+                check, warnings = self._patch_check(request, rt, rp.version, raw)
+                patched = api.patch(rt, ns, name, raw, request.headers.get("Content-Type", ""), version=rp.version,
+                                    subresource="status", dry_run=dry_run, check_patched=check)
+                return _warned(self._object(rt, patched, rp.version, wanted), warnings)
         elif sub == "scale":
             if method == "GET":
                 return _json_response(kinds.get_scale(api, rt, ns, name))
@@ -300,9 +305,37 @@ class Server:
             body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
             return _json_response(kinds.bind(api, ns, name, body), 201)
         elif sub == "finalize" and method == "PUT":
-            body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
-            return self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted)
+            body, warnings = await self._checked_body(request, rt, rp.version, "UpdateOptions")
+            return _warned(self._object(rt, api.update(rt, ns, name, body, dry_run=dry_run), rp.version, wanted),
+                           warnings)
         raise errors.method_not_allowed()
+
+    # -- fieldValidation ------------------------------------------------------------------------------------
+    async def _checked_body(self, request: web.Request, rt: ResourceType, version: str,
+                            options_kind: str) -> tuple[Any, list[str]]:
+        """A create/update body without unknown fields, and the warnings its unknown or duplicate fields earn
+        (Strict: 400 instead)."""
+        mode = fieldvalidation.directive(request.query.get("fieldValidation"), options_kind=options_kind)
+        decoded = fieldvalidation.decode_body(await request.read(), request.headers.get("Content-Type", ""))
+        return decoded.obj, fieldvalidation.check_body(mode, decoded, rt=rt, version=version, crd=self._crd(rt))
+
+    def _patch_check(self, request: web.Request, rt: ResourceType, version: str,
+                     patch: bytes) -> tuple[Callable[[dict[str, Any], dict[str, Any]], None], list[str]]:
+        """The `check_patched` hook for ApiServer.patch and the list its warnings go to."""
+        mode = fieldvalidation.directive(request.query.get("fieldValidation"), options_kind="PatchOptions")
+        warnings: list[str] = []
+
+        def check(current: dict[str, Any], patched: dict[str, Any]) -> None:
+            warnings.extend(fieldvalidation.check_patch(
+                mode, patched, current=current, patch=patch, content_type=request.headers.get("Content-Type", ""),
+                rt=rt, version=version, crd=self._crd(rt)))
+        return check, warnings
+
+    def _crd(self, rt: ResourceType) -> dict[str, Any] | None:
+        if not rt.custom:
+            return None
+        entry = self.api.store.get("apiextensions.k8s.io/customresourcedefinitions", "", f"{rt.resource}.{rt.group}")
+        return entry.obj if entry is not None else None
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()
@@ -443,6 +476,12 @@ class Server:
         if obj.get("apiVersion") != target:
             raw = dumps(self.api.to_version(rt, obj, version))
         return b'{"type":"' + typ.encode() + b'","object":' + raw + b"}\n"
+
+
+def _warned(resp: web.Response, warnings: list[str]) -> web.Response:
+    for text in dict.fromkeys(warnings):  # upstream's recorder drops repeats
+        resp.headers.add("Warning", fieldvalidation.warning_header(text))
+    return resp
 
 
 def _int(v: str | None) -> int:
