@@ -1,0 +1,108 @@
+"""The health part of kube-controller-manager's node lifecycle controller: a node whose kubelet stopped
+renewing its Lease and posting status for `--node-monitor-grace-period` (50 s since v1.32) gets its
+conditions set Unknown and the `node.kubernetes.io/unreachable` NoSchedule/NoExecute taints; the taints go
+once the kubelet posts Ready again. The decision is `kubeletstatus.node_health`; this is the loop around it.
+
+Unlike upstream it watches only nodes that have a Lease in kube-node-lease (nodes with a kubelet, simulated
+or not): a Node a test creates without any kubelet stays as the test wrote it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kubesim import errors
+from kubesim.sim import kubeletstatus
+
+if TYPE_CHECKING:
+    from kubesim.apiserver import ApiServer
+
+log = logging.getLogger("kubesim.nodelifecycle")
+
+
+@dataclass(slots=True)
+class _Probe:
+    seen: tuple[str, str]  # (lease renewTime, Ready lastHeartbeatTime) last observed
+    at: float  # when that changed, on our clock (upstream's probeTimestamp: no trust in the kubelet's clock)
+
+
+class NodeLifecycle:
+    """Marks nodes whose kubelet went silent Unknown and unreachable-tainted; clears the taints on return."""
+
+    def __init__(self, api: ApiServer, *, grace_period_s: float = 50.0, monitor_period_s: float = 5.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.api = api
+        self.grace_period_s = grace_period_s
+        self.monitor_period_s = monitor_period_s
+        self.clock = clock
+        nodes, leases = api.registry.get("", "nodes"), api.registry.get("coordination.k8s.io", "leases")
+        assert nodes is not None and leases is not None
+        self._nodes_rt, self._leases_rt = nodes, leases
+        self._probes: dict[str, _Probe] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.monitor(self.clock())
+            except Exception:  # a bad node must not stop the controller
+                log.exception("node health pass failed")
+            await asyncio.sleep(self.monitor_period_s)
+
+    def monitor(self, now: float) -> list[tuple[str, str]]:
+        """One pass over the nodes with a Lease; returns (node, reason) for each node it wrote."""
+        store = self.api.store
+        written = []
+        leases = {e.obj["metadata"]["name"]: e.obj for _n, _m, e in
+                  store.bucket(self._leases_rt.storage).entries(kubeletstatus.LEASE_NAMESPACE)}
+        for name in list(self._probes):
+            if name not in leases:
+                del self._probes[name]
+        for name, lease in leases.items():
+            entry = store.get(self._nodes_rt.storage, "", name)
+            if entry is None:
+                continue
+            ready = next((c for c in (entry.obj.get("status") or {}).get("conditions") or ()
+                          if c.get("type") == "Ready"), {})
+            seen = ((lease.get("spec") or {}).get("renewTime") or "", ready.get("lastHeartbeatTime") or "")
+            probe = self._probes.get(name)
+            if probe is None or probe.seen != seen:
+                probe = self._probes[name] = _Probe(seen, now)
+            decision = kubeletstatus.node_health(entry.obj, stale=now - probe.at > self.grace_period_s, now=now)
+            if decision.conditions is None and decision.taints is None:
+                continue
+            try:
+                self._write(name, decision)
+            except errors.ApiError as e:
+                log.info("node %s: %s", name, e)
+                continue
+            written.append((name, decision.reason))
+        return written
+
+    def _write(self, name: str, decision: kubeletstatus.NodeHealth) -> None:
+        rt = self._nodes_rt
+        if decision.conditions is not None:
+            entry = self.api.get(rt, "", name)
+            status = {**entry.obj.get("status", {}), "conditions": decision.conditions}
+            self.api._write_update(rt, entry, {**entry.obj, "status": status}, subresource="status", dry_run=False)
+        if decision.taints is not None:
+            entry = self.api.get(rt, "", name)
+            spec = {**entry.obj.get("spec", {}), "taints": decision.taints}
+            if not decision.taints:
+                spec.pop("taints")
+            self.api._write_update(rt, entry, {**entry.obj, "spec": spec}, subresource=None, dry_run=False)
