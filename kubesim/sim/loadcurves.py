@@ -184,7 +184,8 @@ class Spike:
             x = np.where(x >= 0, np.mod(x, self.every_s), x)
         width = self.duration_s + 2 * self.ramp_s
         if self.ramp_s > 0:
-            shape = np.clip(np.minimum(x, width - x) / self.ramp_s, 0.0, 1.0)
+            with np.errstate(over="ignore"):  # a tiny ramp overflows to inf, which the clip turns into 1
+                shape = np.clip(np.minimum(x, width - x) / self.ramp_s, 0.0, 1.0)
         else:
             shape = ((x >= 0) & (x < width)).astype(float)
         return _answer(t, self.height * shape)

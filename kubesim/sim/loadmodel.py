@@ -142,7 +142,7 @@ class _Pod:
     names: tuple[str, ...]
     slots: list[int]
     running: bool = False
-    stale: bool = False  # rates not recomputed since the pod changed
+    fresh: bool = False  # a container (re)started and has no rate yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +196,7 @@ class LoadModel:
         self._w = _Workloads()
         self._selectors: dict[str, list[int]] = {}  # namespace -> workloads whose model has a selector
         self._pods: dict[str, _Pod] = {}
-        self._stale: list[_Pod] = []  # pods whose rates wait for the next advance or pod_usage
+        self._fresh: list[_Pod] = []  # pods whose new containers wait for a rate (next advance or pod_usage)
         self._free: list[int] = []
         self._n = 0  # slots ever used
         self._now = start  # when rates were last computed
@@ -358,11 +358,13 @@ class LoadModel:
                 self._cpu[slot] = self._app[slot] = 0.0  # a (re)started container counts from zero
                 self._t[slot] = c.start
                 self._start[slot], self._restarts[slot] = c.start, c.restarts
+                if not rec.fresh:
+                    rec.fresh = True
+                    self._fresh.append(rec)
             self._alive[slot] = c.running
+        # readiness changes reach the rates at the next advance: rates only change at ticks (or for fresh
+        # containers, which nobody has seen yet), so no served counter is ever revised downwards
         self._ready[rec.slots] = ready and rec.running
-        if not rec.stale:
-            rec.stale = True
-            self._stale.append(rec)
 
     def _describe(self, uid: str, rec: _Pod, containers: list[Obj]) -> None:
         """Per-slot constants: limits, the split of pod load between containers, the noise key."""
@@ -419,12 +421,12 @@ class LoadModel:
                 self.forget({"metadata": {"uid": uid}})
         if self._advanced is not None and now - self._advanced < self.tick_s:
             return
-        if self._stale:  # pods that changed since the last tick run at the last tick's demand until now
+        if self._fresh:  # containers started since the last tick run at the last tick's demand until now
             self._state_stale = True
-            self._rates(np.array([i for rec in self._stale if rec.stale for i in rec.slots], dtype=np.int64))
-            for rec in self._stale:
-                rec.stale = False
-            self._stale.clear()
+            self._rates(np.array([i for rec in self._fresh if rec.fresh for i in rec.slots], dtype=np.int64))
+            for rec in self._fresh:
+                rec.fresh = False
+            self._fresh.clear()
         n = self._n
         self._integrate(slice(0, n), now)
         self._advanced = self._now = now
@@ -442,11 +444,9 @@ class LoadModel:
         rec = self._pods[_uid(pod)]
         if not rec.running:
             return None
-        if rec.stale:  # integrate at the old rates before changing them, so the counters stay monotonic
-            rec.stale = False
-            s = np.array(rec.slots, dtype=np.int64)
-            self._integrate(s, now)
-            self._rates(s)
+        if rec.fresh:
+            rec.fresh = False
+            self._rates(np.array(rec.slots, dtype=np.int64))
         containers = []
         app = 0.0
         for name, slot in zip(rec.names, rec.slots, strict=True):
