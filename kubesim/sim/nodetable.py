@@ -52,8 +52,9 @@ class NodeTable:
         self.row = {r: i for i, r in enumerate(self.resources)}
         n = len(self.nodes)
         self.alloc = np.zeros((len(self.resources), n), np.int64)
+        self.alloc[:4] = np.array([(_clamp(node.cpu_m), _clamp(node.memory), _clamp(node.ephemeral),
+                                    _clamp(node.pods)) for node in self.nodes], np.int64).reshape(n, 4).T
         for i, node in enumerate(self.nodes):
-            self.alloc[:4, i] = (_clamp(node.cpu_m), _clamp(node.memory), _clamp(node.ephemeral), _clamp(node.pods))
             for r, v in node.scalars:
                 self.alloc[self.row[r], i] = _clamp(v)
         self.free = self.alloc.copy()
@@ -70,6 +71,8 @@ class NodeTable:
         self._by_node: tuple[int, list[list[PodInfo]]] | None = None
         self._lower: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self.signatures: dict[tuple[Any, ...], Any] = {}  # kubesim.sim.scheduling's per-signature masks
+        self.scores: dict[tuple[int, ...], tuple[int, np.ndarray]] = {}  # and its resource scores per request
+        self.changes: list[int] = []  # nodes whose amounts changed, in order (what cached scores catch up on)
         self._bulk_add(bound)
 
     def __len__(self) -> int:
@@ -83,18 +86,40 @@ class NodeTable:
     def _group(self, taints: tuple[Taint, ...]) -> int:
         return self._taint_groups.setdefault(taints, len(self._taint_groups))
 
+    def _column(self, node: NodeInfo) -> np.ndarray:
+        """A node's allocatable amounts as a column (adding rows for scalar resources the table lacks)."""
+        rows = [self._ensure_row(r) for r, _ in node.scalars]
+        column = np.zeros(len(self.resources), np.int64)
+        column[:4] = (_clamp(node.cpu_m), _clamp(node.memory), _clamp(node.ephemeral), _clamp(node.pods))
+        for row, (_, v) in zip(rows, node.scalars, strict=True):
+            column[row] = _clamp(v)
+        return column
+
+    def add_node(self, node: NodeInfo) -> None:
+        """Append a node, with nothing bound to it yet."""
+        column = self._column(node)[:, None]
+        self.index[node.name] = len(self)
+        self.nodes.append(node)
+        self.names.append(node.name)
+        self.alloc = np.hstack([self.alloc, column])
+        self.free = np.hstack([self.free, column])
+        self.nonzero = np.hstack([self.nonzero, np.zeros((2, 1), np.int64)])
+        self.unschedulable = np.append(self.unschedulable, node.unschedulable)
+        self.taint_group = np.append(self.taint_group, np.int32(self._group(node.taints)))
+        self.labels.append(dict(node.labels))
+        for cache in (self._label_codes, self.signatures, self.scores, self._lower):
+            cache.clear()
+        self.changes.clear()
+        self._by_node = None
+        self.version += 1
+
     def update_node(self, node: NodeInfo) -> None:
         """Take a known node's new allocatable, labels, taints and unschedulable flag (pods stay accounted)."""
         i = self.index[node.name]
         old, self.nodes[i] = self.nodes[i], node
         if (old.cpu_m, old.memory, old.ephemeral, old.pods, old.scalars) != (
                 node.cpu_m, node.memory, node.ephemeral, node.pods, node.scalars):
-            column = np.zeros(len(self.resources), np.int64)
-            column[:4] = (_clamp(node.cpu_m), _clamp(node.memory), _clamp(node.ephemeral), _clamp(node.pods))
-            for r, v in node.scalars:
-                row = self._ensure_row(r)
-                column = np.append(column, np.zeros(len(self.resources) - column.size, np.int64))
-                column[row] = _clamp(v)
+            column = self._column(node)
             self.free[:, i] += column - self.alloc[:, i]
             self.alloc[:, i] = column
         self.unschedulable[i] = node.unschedulable
@@ -103,7 +128,7 @@ class NodeTable:
             self.labels[i] = dict(node.labels)
             self._label_codes.clear()
         self.signatures.clear()
-        self.version += 1
+        self._changed(i)
 
     # -- pods -----------------------------------------------------------------------------------------------
     def usage(self, pod: PodInfo) -> list[tuple[int, int]]:
@@ -147,12 +172,19 @@ class NodeTable:
         self.priorities.update(map(_PRIORITY, pods))
         self.version += 1
 
+    def _changed(self, i: int) -> None:
+        self.version += 1
+        self.changes.append(i)
+        if len(self.changes) > 4 * max(len(self), 1024):  # cached scores would rather start over
+            self.changes.clear()
+            self.scores.clear()
+
     def _account(self, pod: PodInfo, i: int) -> None:
         self.bound[pod.key] = (i, pod)
         self.priorities[pod.priority] += 1
         for hp in pod.host_ports:
             self.ports.setdefault(i, []).append((pod, hp))
-        self.version += 1
+        self._changed(i)
 
     def add(self, pod: PodInfo, node: str) -> None:
         """Account `pod` on `node` (as kube-scheduler's cache assumes a pod it has just placed)."""
@@ -179,7 +211,7 @@ class NodeTable:
             del self.priorities[pod.priority]
         if pod.host_ports:
             self.ports[i] = [e for e in self.ports[i] if e[0].key != key]
-        self.version += 1
+        self._changed(i)
         return pod
 
     def pods_on(self, i: int) -> list[PodInfo]:

@@ -205,8 +205,10 @@ class Scheduler:
         self._nodes[name] = info
         if self._table is not None and old is not None:
             self._table.update_node(info)
-        else:
-            self._table = None
+        elif self._table is not None:
+            self._table.add_node(info)
+            for pod in [p for p in self._bound.values() if p.node_name == name]:  # bound before the node came
+                self._table.add(pod, name)
         self._requeue_all()
 
     # -- one cycle ------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -256,38 +257,54 @@ def _fit_reasons(table: NodeTable, usage: list[tuple[int, int]], rows: np.ndarra
             hist[insufficient_reason(table.resources[r])] += int(np.count_nonzero(free[r, rows] < v))
 
 
-def _normalize(raw: np.ndarray, *, reverse: bool) -> np.ndarray:
-    """helper.DefaultNormalizeScore."""
-    top = int(raw.max()) if raw.size else 0
+def _normalize(raw: np.ndarray, feasible: np.ndarray, *, reverse: bool) -> np.ndarray:
+    """helper.DefaultNormalizeScore over the feasible nodes (raw scores are never negative)."""
+    top = int((raw * feasible).max())
     if top == 0:
         return np.full(raw.shape, MAX_NODE_SCORE if reverse else 0, np.int64)
     scaled = MAX_NODE_SCORE * raw // top
     return MAX_NODE_SCORE - scaled if reverse else scaled
 
 
-def _best(table: NodeTable, pod: PodInfo, masks: _Masks, feasible: np.ndarray) -> int:
-    idx = np.flatnonzero(feasible)
-    if idx.size == 1:
-        return int(idx[0])
-    least = np.zeros(idx.size, np.int64)
-    counted = np.zeros(idx.size, np.int64)
+def _resource_scores(table: NodeTable, pod: PodInfo, idx: np.ndarray | slice) -> np.ndarray:
+    """LeastAllocated (cpu and memory with scoring's default requests) plus BalancedAllocation (their actual
+    requests) if `pod` went to each of the nodes `idx`."""
+    least: Any = 0
+    counted: Any = 0
     fractions = []
-    for k, r, extra in ((0, R_CPU, pod.nonzero_cpu_m), (1, R_MEMORY, pod.nonzero_memory)):
+    for k, r, nonzero, request in ((0, R_CPU, pod.nonzero_cpu_m, pod.cpu_m),
+                                   (1, R_MEMORY, pod.nonzero_memory, pod.memory)):
         alloc = table.alloc[r, idx]
         has = alloc > 0
         safe = np.where(has, alloc, 1)
-        requested = table.nonzero[k, idx] + extra
-        least += np.where(has & (requested <= alloc), (alloc - requested) * MAX_NODE_SCORE // safe, 0)
-        counted += has
-        used = table.alloc[r, idx] - table.free[r, idx] + (pod.cpu_m if r == R_CPU else pod.memory)
-        fractions.append(np.where(has, np.minimum(used / safe, 1.0), np.nan))
+        requested = table.nonzero[k, idx] + nonzero
+        least = least + np.where(has & (requested <= alloc), (alloc - requested) * MAX_NODE_SCORE // safe, 0)
+        counted = counted + has
+        fractions.append((has, np.minimum((alloc - table.free[r, idx] + request) / safe, 1.0)))
     least = np.where(counted > 0, least // np.maximum(counted, 1), 0)
-    both = ~np.isnan(fractions[0]) & ~np.isnan(fractions[1])
-    std = np.where(both, np.abs(np.nan_to_num(fractions[0]) - np.nan_to_num(fractions[1])) / 2, 0.0)
-    balanced = ((1 - std) * MAX_NODE_SCORE).astype(np.int64)
-    total = (_TAINT_WEIGHT * _normalize(masks.prefer_taints[idx], reverse=True)
-             + _AFFINITY_WEIGHT * _normalize(masks.preferred[idx], reverse=False) + least + balanced)
-    return int(idx[int(np.argmax(total))])
+    (has_cpu, cpu), (has_mem, mem) = fractions
+    std = np.where(has_cpu & has_mem, np.abs(cpu - mem) / 2, 0.0)
+    return least + ((1 - std) * MAX_NODE_SCORE).astype(np.int64)
+
+
+def _best(table: NodeTable, pod: PodInfo, masks: _Masks, feasible: np.ndarray) -> int:
+    """The feasible node with the highest weighted score, the first one on ties. Resource scores are cached per
+    request shape and refreshed only on the nodes that changed since."""
+    key = (pod.cpu_m, pod.memory, pod.nonzero_cpu_m, pod.nonzero_memory)
+    cached = table.scores.get(key)
+    changed = table.changes
+    if cached is None or len(changed) - cached[0] > len(table) // 8:
+        cached = table.scores[key] = (len(changed), _resource_scores(table, pod, slice(None)))
+    elif cached[0] < len(changed):
+        idx = np.unique(np.array(changed[cached[0]:], np.int64))
+        cached[1][idx] = _resource_scores(table, pod, idx)
+        cached = table.scores[key] = (len(changed), cached[1])
+    total = cached[1]
+    if masks.prefer_taints.any():
+        total = total + _TAINT_WEIGHT * _normalize(masks.prefer_taints, feasible, reverse=True)
+    if masks.preferred.any():
+        total = total + _AFFINITY_WEIGHT * _normalize(masks.preferred, feasible, reverse=False)
+    return int(np.where(feasible, total, -1).argmax())
 
 
 # -- failure --------------------------------------------------------------------------------------------------

@@ -155,3 +155,42 @@ async def test_retries_bump_the_event_count_and_keep_the_condition(cluster: Clus
     assert len(events) == 1
     after = await cluster.get("/api/v1/namespaces/default/pods/big")
     assert scheduled_cond(after) == cond_before  # unchanged condition: not rewritten
+
+
+async def test_a_higher_priority_pod_preempts_and_is_nominated(cluster: Cluster) -> None:
+    api = cluster.sim.api
+    api.create(cluster.nodes, "", node("only", "1"))
+    for i in range(2):
+        api.create(cluster.pods, "default", pod(f"low-{i}", "500m"))
+
+    async def both_bound() -> bool:
+        return all(p["spec"].get("nodeName") for p in await cluster.pod_list())
+
+    await cluster.until("the low-priority pods to be bound", both_bound)
+    urgent = pod("urgent", "400m")
+    urgent["spec"]["priority"] = 1000
+    api.create(cluster.pods, "default", urgent)
+
+    async def nominated() -> Obj | None:
+        p = await cluster.get("/api/v1/namespaces/default/pods/urgent")
+        return p if p["status"].get("nominatedNodeName") == "only" else None
+
+    p = await cluster.until("urgent to be nominated", nominated)
+    assert scheduled_cond(p)["message"] == "0/1 nodes are available: 1 Insufficient cpu."  # type: ignore[index]
+    victims = [v for v in await cluster.pod_list() if v["metadata"].get("deletionTimestamp")]
+    assert len(victims) == 1  # one 500m pod is enough to make room
+    victim = victims[0]
+    disruption = next(c for c in victim["status"]["conditions"] if c["type"] == "DisruptionTarget")
+    assert (disruption["status"], disruption["reason"]) == ("True", "PreemptionByScheduler")
+    # the victim terminates (no kubelet here: finish it), then urgent is bound where it was nominated
+    api.delete(cluster.pods, "default", victim["metadata"]["name"], {"gracePeriodSeconds": 0})
+
+    async def urgent_bound() -> Obj | None:
+        p = await cluster.get("/api/v1/namespaces/default/pods/urgent")
+        return p if p["spec"].get("nodeName") else None
+
+    p = await cluster.until("urgent to be bound", urgent_bound)
+    assert p["spec"]["nodeName"] == "only"
+    events = (await cluster.get("/api/v1/namespaces/default/events"))["items"]
+    assert any(e["reason"] == "Preempted" and e["involvedObject"]["name"] == victim["metadata"]["name"]
+               for e in events)
