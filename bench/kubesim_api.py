@@ -52,14 +52,15 @@ class Figure:
         if self.aim is None:
             return text
         ratio = self.value / self.aim
-        return f"{text} (aim < {_fmt(self.aim, self.unit)}, {ratio:.2f}x){'  MISSED' if ratio >= 1 else ''}"
+        return f"{text} (aim < {_fmt(self.aim, self.unit, digits=0)}, {ratio:.2f}x){'  MISSED' if ratio >= 1 else ''}"
 
 
-def _fmt(value: float, unit: str) -> str:
+def _fmt(value: float, unit: str, *, digits: int = 2) -> str:
+    """`digits` decimals for GB and s, one for ms; aims pass 0 to print "2 s", "20 ms", "2 GB"."""
     if unit == "bytes":
-        return f"{value / GB:.2f} GB"
+        return f"{value / GB:.{digits}f} GB"
     if unit == "s":
-        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+        return f"{value * 1000:.{min(digits, 1)}f} ms" if value < 1 else f"{value:.{digits}f} s"
     return f"{value:,.0f} {unit}"
 
 
