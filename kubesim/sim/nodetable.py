@@ -7,8 +7,10 @@ Pure; no I/O. A table is mutable: placing a pod (`add`) or forgetting one (`remo
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -24,6 +26,17 @@ _INT64_MAX = 2**63 - 1
 _CPU, _MEMORY, _EPHEMERAL = attrgetter("cpu_m"), attrgetter("memory"), attrgetter("ephemeral")
 _NZ_CPU, _NZ_MEMORY = attrgetter("nonzero_cpu_m"), attrgetter("nonzero_memory")
 _KEY, _PRIORITY = attrgetter("namespace", "name"), attrgetter("priority")
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _conflict(a: HostPort, b: HostPort) -> bool:
@@ -73,7 +86,8 @@ class NodeTable:
         self.signatures: dict[tuple[Any, ...], Any] = {}  # kubesim.sim.scheduling's per-signature masks
         self.scores: dict[tuple[int, ...], tuple[int, np.ndarray]] = {}  # and its resource scores per request
         self.changes: list[int] = []  # nodes whose amounts changed, in order (what cached scores catch up on)
-        self._bulk_add(bound)
+        with _gc_paused():  # allocation-heavy: the cyclic GC would rescan the whole heap several times meanwhile
+            self._bulk_add(bound)
 
     def __len__(self) -> int:
         return len(self.names)

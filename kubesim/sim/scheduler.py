@@ -12,7 +12,8 @@ nominated to the node.
 Pending pods are tried in batches (every `batch_interval_s` while something is waiting). An unschedulable pod
 is tried again when a node appears or changes in a way that matters for scheduling, when a bound pod goes
 away, when its own spec changes, and every `retry_interval_s` (upstream's flush of its unschedulable queue is
-5 minutes). Nodes are seen only through their taints, as upstream's scheduler does; with `condition_taints`
+5 minutes), but not before its backoff since the last attempt has passed (1 s doubling up to 10 s, upstream's
+defaults). Nodes are seen only through their taints, as upstream's scheduler does; with `condition_taints`
 the NoSchedule taints the node lifecycle controller would add for NotReady, unreachable or pressured nodes
 are assumed from the node's conditions, since kubesim has no node lifecycle controller of its own.
 """
@@ -51,6 +52,8 @@ class SchedulerConfig:
     scheduler_name: str = DEFAULT_SCHEDULER
     batch_interval_s: float = 0.1
     retry_interval_s: float = 30.0
+    initial_backoff_s: float = 1.0
+    max_backoff_s: float = 10.0
     condition_taints: bool = True
     scheduled_events: bool = True  # a Normal `Scheduled` event per binding, as upstream records
 
@@ -80,8 +83,9 @@ class Scheduler:
         self._pending: dict[Key, PodInfo] = {}
         self._pending_fp: dict[Key, tuple[Any, ...]] = {}
         self._seq: dict[Key, int] = {}
-        self._active: set[Key] = set()
-        self._unschedulable: dict[Key, float] = {}  # last attempt
+        self._active: set[Key] = set()  # to try as soon as their backoff allows
+        self._unschedulable: set[Key] = set()  # waiting for a change, or the periodic flush
+        self._attempts: dict[Key, tuple[int, float]] = {}  # failed attempts so far, time of the last one
         self._events: dict[Key, dict[tuple[str, str], tuple[str, int]]] = {}  # (reason, message) -> (name, count)
         self._table: NodeTable | None = None
         self._wake = asyncio.Event()
@@ -102,12 +106,22 @@ class Scheduler:
         await self.pods.stop()
         await self.nodes.stop()
 
+    def _next_due(self) -> float | None:
+        """When the next waiting pod may be tried: its backoff over (active) or the flush (unschedulable)."""
+        due = [self._ready_at(k) for k in self._active]
+        due += [self._attempts[k][1] + self.config.retry_interval_s for k in self._unschedulable if k in self._attempts]
+        return min(due, default=None)
+
+    def _ready_at(self, key: Key) -> float:
+        attempts, last = self._attempts.get(key, (0, 0.0))
+        if not attempts:
+            return last
+        return last + min(self.config.initial_backoff_s * 2 ** (attempts - 1), self.config.max_backoff_s)
+
     async def _run(self) -> None:
         while True:
-            timeout = None
-            if self._unschedulable:
-                due = min(self._unschedulable.values()) + self.config.retry_interval_s
-                timeout = max(0.0, due - self.clock())
+            due = self._next_due()
+            timeout = None if due is None else max(0.0, due - self.clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             await asyncio.sleep(self.config.batch_interval_s)
@@ -120,12 +134,11 @@ class Scheduler:
     # -- gather ---------------------------------------------------------------------------------------------
     def _wants(self, key: Key) -> None:
         self._active.add(key)
-        self._unschedulable.pop(key, None)
+        self._unschedulable.discard(key)
         self._wake.set()
 
     def _requeue_all(self) -> None:
-        for key in self._unschedulable:
-            self._active.add(key)
+        self._active |= self._unschedulable
         self._unschedulable.clear()
         if self._active:
             self._wake.set()
@@ -134,7 +147,8 @@ class Scheduler:
         self._pending.pop(key, None)
         self._pending_fp.pop(key, None)
         self._active.discard(key)
-        self._unschedulable.pop(key, None)
+        self._unschedulable.discard(key)
+        self._attempts.pop(key, None)
 
     def _parse_pod(self, obj: Obj) -> PodInfo | None:
         try:
@@ -217,10 +231,12 @@ class Scheduler:
         self.nodes.drain()
         self.pods.drain()
         now = self.clock()
-        for key in [k for k, t in self._unschedulable.items() if now - t >= self.config.retry_interval_s]:
-            self._wants(key)
-        todo = [self._pending[k] for k in self._active if k in self._pending]
-        self._active.clear()
+        flush = {k for k in self._unschedulable if now - self._attempts[k][1] >= self.config.retry_interval_s}
+        self._unschedulable -= flush
+        self._active |= flush
+        ready = {k for k in self._active if self._ready_at(k) <= now}
+        self._active -= ready
+        todo = [self._pending[k] for k in ready if k in self._pending]
         if not todo:
             return []
         if self._table is None:
@@ -231,9 +247,13 @@ class Scheduler:
             if placement.node is not None:
                 self._bind(placement.pod, placement.node)
             else:
-                self._unschedulable[placement.pod.key] = now
+                self._retry_later(placement.pod.key, now)
                 self._failed(placement)
         return placements
+
+    def _retry_later(self, key: Key, now: float) -> None:
+        self._attempts[key] = (self._attempts.get(key, (0, 0.0))[0] + 1, now)
+        self._unschedulable.add(key)
 
     # -- act ------------------------------------------------------------------------------------------------
     def _bind(self, pod: PodInfo, node: str) -> None:
@@ -247,7 +267,9 @@ class Scheduler:
             assert self._table is not None
             self._table.remove(pod.key)
             if pod.key in self._pending:
-                self._unschedulable[pod.key] = self.clock()
+                self._retry_later(pod.key, self.clock())
+                self._active.add(pod.key)  # a failed binding is retried after the backoff, as upstream does
+                self._unschedulable.discard(pod.key)
             return
         uid, generation = self._pending_fp.get(pod.key, (pod.uid, None))
         self._forget_pending(pod.key)

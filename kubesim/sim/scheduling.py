@@ -296,7 +296,8 @@ def _best(table: NodeTable, pod: PodInfo, masks: _Masks, feasible: np.ndarray) -
     if cached is None or len(changed) - cached[0] > len(table) // 8:
         cached = table.scores[key] = (len(changed), _resource_scores(table, pod, slice(None)))
     elif cached[0] < len(changed):
-        idx = np.unique(np.array(changed[cached[0]:], np.int64))
+        since = changed[cached[0]:]
+        idx = np.array(since if len(since) == 1 else sorted(set(since)), np.int64)
         cached[1][idx] = _resource_scores(table, pod, idx)
         cached = table.scores[key] = (len(changed), cached[1])
     total = cached[1]

@@ -63,7 +63,8 @@ class Cluster:
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     sim = KubeSim(SimConfig(listen="127.0.0.1:0", kubeconfig_out=str(tmp_path / "kc")))
     await sim.start()
-    scheduler = Scheduler(sim.api, SchedulerConfig(batch_interval_s=0.02, retry_interval_s=60))
+    scheduler = Scheduler(sim.api, SchedulerConfig(batch_interval_s=0.02, retry_interval_s=60, initial_backoff_s=0.05,
+                                                   max_backoff_s=0.2))
     await scheduler.start()
     async with aiohttp.ClientSession() as http:
         yield Cluster(sim, http)
