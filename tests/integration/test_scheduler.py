@@ -195,3 +195,29 @@ async def test_a_higher_priority_pod_preempts_and_is_nominated(cluster: Cluster)
     events = (await cluster.get("/api/v1/namespaces/default/events"))["items"]
     assert any(e["reason"] == "Preempted" and e["involvedObject"]["name"] == victim["metadata"]["name"]
                for e in events)
+
+
+async def test_a_not_ready_node_is_skipped_until_it_is_ready(cluster: Cluster) -> None:
+    api = cluster.sim.api
+    sick = node("sick", "4")
+    sick["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]
+    api.create(cluster.nodes, "", sick)
+    api.create(cluster.pods, "default", pod("patient", "100m"))
+
+    async def waiting() -> Obj | None:
+        cond = scheduled_cond(await cluster.get("/api/v1/namespaces/default/pods/patient"))
+        return cond if cond and cond["status"] == "False" else None
+
+    cond = await cluster.until("patient to be unschedulable", waiting)
+    assert cond["message"] == ("0/1 nodes are available: 1 node(s) had untolerated taint "
+                               "{node.kubernetes.io/not-ready: }. preemption: 0/1 nodes are available: "
+                               "1 Preemption is not helpful for scheduling.")
+    ready = {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}
+    api.patch(cluster.nodes, "", "sick", json.dumps(ready).encode(), "application/strategic-merge-patch+json",
+              subresource="status")
+
+    async def bound() -> Obj | None:
+        p = await cluster.get("/api/v1/namespaces/default/pods/patient")
+        return p if p["spec"].get("nodeName") == "sick" else None
+
+    await cluster.until("patient to be bound once the node is Ready", bound)
