@@ -15,7 +15,7 @@ import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -169,15 +169,6 @@ def _container_states(pod: Obj, names: tuple[str, ...], now: float) -> list[_Con
     return out
 
 
-@dataclass(slots=True)
-class _Workloads:
-    """Per-workload parameters, as arrays indexed by workload number (0 = no modelled workload)."""
-
-    keys: list[WorkloadKey] = field(default_factory=lambda: [("", "", "")])
-    models: list[WorkloadLoad | None] = field(default_factory=lambda: [None])
-    index: dict[WorkloadKey, int] = field(default_factory=dict)
-
-
 class LoadModel:
     """The usage of every simulated container, integrated over time (implements `UsageSource`).
 
@@ -193,7 +184,10 @@ class LoadModel:
         self.tick_s = tick_s
         self.default = default
         self.replicaset_owner = replicaset_owner
-        self._w = _Workloads()
+        # workloads by number; 0 stands for "no workload" (pods use `default`)
+        self._keys: list[WorkloadKey] = [("", "", "")]
+        self._models: list[WorkloadLoad | None] = [None]
+        self._index: dict[WorkloadKey, int] = {}
         self._selectors: dict[str, list[int]] = {}  # namespace -> workloads whose model has a selector
         self._pods: dict[str, _Pod] = {}
         self._fresh: list[_Pod] = []  # pods whose new containers wait for a rate (next advance or pod_usage)
@@ -227,8 +221,8 @@ class LoadModel:
         """Give a workload a load model, replace it (a load step) or remove it (None: its pods go idle)."""
         key = (namespace, kind, name)
         idx = self._workload_index(key)
-        previous = self._w.models[idx]
-        self._w.models[idx] = model
+        previous = self._models[idx]
+        self._models[idx] = model
         sel = self._selectors.setdefault(namespace, [])
         if idx in sel:
             sel.remove(idx)
@@ -241,36 +235,36 @@ class LoadModel:
         self._state_stale = True
 
     def workload_load(self, namespace: str, kind: str, name: str) -> WorkloadLoad | None:
-        idx = self._w.index.get((namespace, kind, name))
-        return None if idx is None else self._w.models[idx]
+        idx = self._index.get((namespace, kind, name))
+        return None if idx is None else self._models[idx]
 
     def workload_of(self, pod: Obj) -> WorkloadKey | None:
         """The modelled workload a known pod counts towards, or None."""
         rec = self._pods.get(_uid(pod))
-        if rec is None or rec.workload == 0 or self._w.models[rec.workload] is None:
+        if rec is None or rec.workload == 0 or self._models[rec.workload] is None:
             return None
-        return self._w.keys[rec.workload]
+        return self._keys[rec.workload]
 
     def ready_pods(self, namespace: str, kind: str, name: str) -> int:
         """How many Ready, running pods the workload had at the last advance."""
-        idx = self._w.index.get((namespace, kind, name))
+        idx = self._index.get((namespace, kind, name))
         return 0 if idx is None or idx >= len(self._state["ready"]) else int(self._state["ready"][idx])
 
     def _workload_index(self, key: WorkloadKey) -> int:
-        idx = self._w.index.get(key)
+        idx = self._index.get(key)
         if idx is None:
-            idx = self._w.index[key] = len(self._w.keys)
-            self._w.keys.append(key)
-            self._w.models.append(None)
+            idx = self._index[key] = len(self._keys)
+            self._keys.append(key)
+            self._models.append(None)
         return idx
 
     def _resolve(self, namespace: str, labels: dict[str, str], owner: WorkloadKey | None) -> int:
         """Owner with a model, else a selector model that matches, else the owner (idle), else 0."""
         owned = self._workload_index(owner) if owner is not None else 0
-        if owned and self._w.models[owned] is not None:
+        if owned and self._models[owned] is not None:
             return owned
         for idx in self._selectors.get(namespace, ()):
-            sel = self._w.models[idx].selector  # type: ignore[union-attr]
+            sel = self._models[idx].selector  # type: ignore[union-attr]
             if sel is not None and sel.matches(labels):
                 return idx
         return owned
@@ -281,13 +275,13 @@ class LoadModel:
 
     def _workload_state(self) -> dict[str, np.ndarray]:
         """Per-workload base, shares and rates at `self._now`, from the current Ready flags."""
-        nw = len(self._w.keys)
+        nw = len(self._keys)
         n = self._n
         counted = self._first[:n] & self._alive[:n] & self._ready[:n]
         ready = np.bincount(self._wl[:n][counted], minlength=nw)[:nw]
         t = self._now - self.start
         cols = {k: np.zeros(nw) for k in ("base", "cpu_share", "mem_base", "mem_share", "rps_share", "noise")}
-        for i, model in enumerate(self._w.models):
+        for i, model in enumerate(self._models):
             m = model or self.default
             cores, rps = m.cores_and_rps(t)
             per = 1.0 / max(int(ready[i]), 1)
@@ -303,7 +297,7 @@ class LoadModel:
 
     def _rates(self, s: np.ndarray | slice) -> None:
         """Recompute the rates of slots `s` from the workload state."""
-        if self._state_stale or len(self._state["base"]) < len(self._w.keys):
+        if self._state_stale or len(self._state["base"]) < len(self._keys):
             self._state, self._state_stale = self._workload_state(), False
         st, wl = self._state, self._wl[s]
         alive, ready = self._alive[s], self._ready[s]
@@ -428,16 +422,13 @@ class LoadModel:
                 rec.fresh = False
             self._fresh.clear()
         n = self._n
-        self._integrate(slice(0, n), now)
+        dt = np.maximum(now - self._t[:n], 0.0)
+        self._cpu[:n] += self._cpu_rate[:n] * dt
+        self._app[:n] += self._app_rate[:n] * dt
+        self._t[:n] = np.maximum(self._t[:n], now)
         self._advanced = self._now = now
         self._state_stale = True
         self._rates(slice(0, n))
-
-    def _integrate(self, s: np.ndarray | slice, now: float) -> None:
-        dt = np.maximum(now - self._t[s], 0.0)
-        self._cpu[s] += self._cpu_rate[s] * dt
-        self._app[s] += self._app_rate[s] * dt
-        self._t[s] = np.maximum(self._t[s], now)
 
     def pod_usage(self, pod: Obj, now: float) -> PodUsage | None:
         self.observe(pod)
@@ -459,7 +450,7 @@ class LoadModel:
                 restarts=int(self._restarts[slot])))
             if self._first[slot]:
                 app = float(self._app[slot] + self._app_rate[slot] * dt)
-        model = self._w.models[rec.workload]
+        model = self._models[rec.workload]
         counters = ((model.metric, app),) if model is not None and model.metric else ()
         return PodUsage(containers=tuple(containers), app_counters=counters)
 
