@@ -477,6 +477,9 @@ class Kubelets:
             self.api.delete(self._pods_rt, st.namespace, st.name, {"preconditions": {"uid": st.uid}})
 
     def _on_remove(self, k: Kubelet, st: _Pod, now: float) -> None:
+        if st.started is not None:  # the containers exited on SIGTERM
+            self._write_pod_status(k, st, now, stopped=True)
+            k.stats.remove_pod(st.uid)
         with contextlib.suppress(errors.ApiError):
             self.api.delete(self._pods_rt, st.namespace, st.name,
                             {"gracePeriodSeconds": 0, "preconditions": {"uid": st.uid}})
@@ -492,7 +495,7 @@ class Kubelets:
             k.by_name.pop((st.namespace, st.name), None)
             k.stats.remove_pod(uid)
 
-    def _write_pod_status(self, k: Kubelet, st: _Pod, now: float) -> Obj | None:
+    def _write_pod_status(self, k: Kubelet, st: _Pod, now: float, *, stopped: bool = False) -> Obj | None:
         try:
             entry = self.api.get(self._pods_rt, st.namespace, st.name)
         except errors.ApiError:
@@ -503,7 +506,7 @@ class Kubelets:
         ip = k.address if spec.get("hostNetwork") else ks.pod_ip(k.cidr, st.host)
         status = ks.pod_status(entry.obj, host_ip=k.address, pod_ip=ip if st.started else None, started=st.started,
                                ready=st.ready, restarts=st.restarts, last_state=st.last_state, container_ids=st.ids,
-                               start_time=st.admitted, now=now)
+                               start_time=st.admitted, now=now, stopped=stopped)
         written = self.api._write_update(self._pods_rt, entry, {**entry.obj, "status": status}, subresource="status",
                                          dry_run=False)
         k.stats.update_pod(written)

@@ -150,7 +150,7 @@ class KubeletServer:
         await self.runner.cleanup()
 
     async def listen(self, address: str, port: int, ssl_context: ssl.SSLContext | None) -> tuple[web.BaseSite, int]:
-        site = web.TCPSite(self.runner, address, port, ssl_context=ssl_context, backlog=128, shutdown_timeout=1.0)
+        site = web.TCPSite(self.runner, address, port, ssl_context=ssl_context, backlog=128)
         await site.start()
         server = site._server
         assert server is not None

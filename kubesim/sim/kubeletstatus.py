@@ -260,7 +260,9 @@ def eviction_time(taints: Iterable[Obj], tolerations: Sequence[Obj], *, now: flo
 def _condition(typ: str, ok: bool, ts: str, reason: str = "", message: str = "") -> Obj:
     c: Obj = {"type": typ, "status": "True" if ok else "False", "lastProbeTime": None, "lastTransitionTime": ts}
     if not ok and reason:
-        c["reason"], c["message"] = reason, message
+        c["reason"] = reason
+        if message:
+            c["message"] = message
     return c
 
 
@@ -273,10 +275,11 @@ def _kept_transition(old: Obj, typ: str, ok: bool, ts: str) -> str:
 
 def pod_status(pod: Obj, *, host_ip: str, pod_ip: str | None, started: Mapping[str, float] | None,
                ready: Mapping[str, bool], restarts: Mapping[str, int], last_state: Mapping[str, Obj],
-               container_ids: Mapping[str, str], start_time: float, now: float) -> Obj:
+               container_ids: Mapping[str, str], start_time: float, now: float, stopped: bool = False) -> Obj:
     """The status the kubelet's status manager writes. `started` None: the sandbox is being created (Pending,
-    ContainerCreating); else each container's start time (Running). Conditions in kubelet order, each
-    keeping its lastTransitionTime until its status flips."""
+    ContainerCreating); else each container's start time (Running); `stopped`: a deleted pod's containers
+    exited at `now` after SIGTERM (Succeeded). Conditions in kubelet order, each keeping its
+    lastTransitionTime until its status flips."""
     old = pod.get("status") or {}
     spec = pod.get("spec") or {}
     ts = rfc3339(now)
@@ -291,24 +294,29 @@ def pod_status(pod: Obj, *, host_ip: str, pod_ip: str | None, started: Mapping[s
             s["state"] = {"running": {"startedAt": rfc3339(started[n])}}
             s["image"], s["imageID"] = normalized_image(c.get("image", "")), image_id(c.get("image", ""))
             s["containerID"] = f"containerd://{container_ids[n]}"
+            if stopped:
+                s["state"] = terminated_state(container_id=container_ids[n], started=started[n], finished=now,
+                                              exit_code=0, reason="Completed")
+                s["ready"] = s["started"] = False
         else:
             s["state"] = {"waiting": {"reason": "ContainerCreating"}}
         statuses.append(s)
-    unready = [n for n in names if not (started and ready.get(n))]
-    ok = not unready
-    msg = f"containers with unready status: [{' '.join(unready)}]"
+    unready = [n for n in names if not (started and ready.get(n)) or stopped]
+    ok, sandbox = not unready, bool(started) and not stopped
+    why, msg = ("PodCompleted", "") if stopped else ("ContainersNotReady",
+                                                     f"containers with unready status: [{' '.join(unready)}]")
     conds = [
-        _condition("PodReadyToStartContainers", bool(started),
-                   _kept_transition(old, "PodReadyToStartContainers", bool(started), ts)),
+        _condition("PodReadyToStartContainers", sandbox,
+                   _kept_transition(old, "PodReadyToStartContainers", sandbox, ts)),
         _condition("Initialized", True, _kept_transition(old, "Initialized", True, ts)),
-        _condition("Ready", ok, _kept_transition(old, "Ready", ok, ts), "ContainersNotReady", msg),
-        _condition("ContainersReady", ok, _kept_transition(old, "ContainersReady", ok, ts), "ContainersNotReady", msg),
+        _condition("Ready", ok, _kept_transition(old, "Ready", ok, ts), why, msg),
+        _condition("ContainersReady", ok, _kept_transition(old, "ContainersReady", ok, ts), why, msg),
     ]
     known = {c["type"] for c in conds}
     conds += [c for c in old.get("conditions") or () if c.get("type") not in known]
     if not any(c["type"] == "PodScheduled" for c in conds):  # created with spec.nodeName, never scheduled
         conds.append(_condition("PodScheduled", True, ts))
-    status: Obj = {"phase": "Running" if started else "Pending", "conditions": conds,
+    status: Obj = {"phase": "Succeeded" if stopped else "Running" if started else "Pending", "conditions": conds,
                    "hostIP": host_ip, "hostIPs": [{"ip": host_ip}]}
     if pod_ip:
         status["podIP"], status["podIPs"] = pod_ip, [{"ip": pod_ip}]
