@@ -7,6 +7,7 @@ rounded up (away from zero) to the next nano, and a BinarySI value is capped at 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -29,6 +30,7 @@ class QuantityError(ValueError):
     """A string resource.ParseQuantity would reject."""
 
 
+@functools.lru_cache(maxsize=8192)  # clusters repeat a handful of quantity strings endlessly
 def _parse(raw: str) -> tuple[Fraction, str]:
     """The value (rounded up to nanos, BinarySI capped) and the format ParseQuantity gives `raw`."""
     m = _QUANTITY.fullmatch(raw)
@@ -65,6 +67,21 @@ def parse_quantity(value: str | int | float) -> Fraction:
     """`resource.ParseQuantity`'s exact value (`"1.5Gi"` -> 1610612736, `"250m"` -> 1/4). A JSON number is read
     as its text, as Quantity.UnmarshalJSON does. Raises QuantityError for what upstream rejects."""
     return _parse(_raw(value))[0]
+
+
+def nano_value(q: str | int | float | Fraction) -> int:
+    """The value in billionths, exactly: an int, since ParseQuantity keeps nothing finer (`"1m"` -> 1000000).
+    Sums of quantities are exact in this unit, as upstream's are."""
+    if isinstance(q, str):
+        return _str_nanos(q)
+    if isinstance(q, int) and not isinstance(q, bool):
+        return q * _NANO
+    return int(_value(q) * _NANO)
+
+
+@functools.lru_cache(maxsize=8192)
+def _str_nanos(raw: str) -> int:
+    return int(_parse(_raw(raw))[0] * _NANO)
 
 
 def _value(q: str | int | float | Fraction) -> Fraction:
@@ -125,4 +142,4 @@ def format_quantity(value: Any) -> str:
 
 
 __all__ = ["BINARY_SI", "DECIMAL_EXPONENT", "DECIMAL_SI", "QuantityError", "bytes_of", "cpu_millicores",
-           "format_quantity", "int_value", "milli_value", "parse_quantity"]
+           "format_quantity", "int_value", "milli_value", "nano_value", "parse_quantity"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from kubescale.quantity import int_value, milli_value, parse_quantity
+from kubescale.quantity import nano_value
 
 Obj = dict[str, Any]
 
@@ -32,6 +32,8 @@ CONDITION_TAINTS: Mapping[str, Mapping[str, str]] = {
 DEFAULT_MILLI_CPU_REQUEST = 100
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
 _POD_LEVEL = (CPU, MEMORY)
+_NANO = 10**9
+_NONZERO_NANOS = {CPU: DEFAULT_MILLI_CPU_REQUEST * 10**6, MEMORY: DEFAULT_MEMORY_REQUEST * _NANO}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,33 +153,46 @@ def is_scalar_resource(name: str) -> bool:
     return "/" in name or name.startswith(("hugepages-", "attachable-volumes-"))
 
 
-def _amounts(resources: Mapping[str, Any] | None) -> dict[str, Fraction]:
-    return {name: parse_quantity(q) for name, q in (resources or {}).items()}
+def _amounts(resources: Mapping[str, Any] | None) -> dict[str, int]:
+    return {name: nano_value(q) for name, q in (resources or {}).items()}
 
 
-def _add(acc: dict[str, Fraction], more: Mapping[str, Fraction]) -> None:
+def _add(acc: dict[str, int], more: Mapping[str, int]) -> None:
     for name, q in more.items():
-        acc[name] = acc.get(name, Fraction(0)) + q
+        acc[name] = acc.get(name, 0) + q
 
 
-def _max(acc: dict[str, Fraction], more: Mapping[str, Fraction]) -> None:
+def _max(acc: dict[str, int], more: Mapping[str, int]) -> None:
     for name, q in more.items():
         acc[name] = max(acc.get(name, q), q)
 
 
-def pod_requests(spec: Obj, *, defaults: Mapping[str, Fraction] | None = None) -> dict[str, Fraction]:
-    """`resource.PodRequests`. With `defaults`, a container missing one of those requests counts the default
-    (NonMissingContainerRequests, what scoring uses)."""
+def _milli(nanos: int) -> int:
+    return -(-nanos // 10**6)  # MilliValue rounds up
 
-    def container(c: Obj) -> dict[str, Fraction]:
+
+def _units(nanos: int) -> int:
+    return -(-nanos // _NANO)  # Value rounds up
+
+
+def pod_requests(spec: Obj) -> dict[str, Fraction]:
+    """`resource.PodRequests`, exactly (`{"cpu": Fraction(3, 2), ...}`)."""
+    return {name: Fraction(n, _NANO) for name, n in _request_nanos(spec).items()}
+
+
+def _request_nanos(spec: Obj, defaults: Mapping[str, int] | None = None) -> dict[str, int]:
+    """`resource.PodRequests` in billionths. With `defaults`, a container missing one of those requests counts
+    the default (NonMissingContainerRequests, what scoring uses)."""
+
+    def container(c: Obj) -> dict[str, int]:
         reqs = _amounts((c.get("resources") or {}).get("requests"))
         return {**defaults, **reqs} if defaults else reqs
 
-    total: dict[str, Fraction] = {}
+    total: dict[str, int] = {}
     for c in spec.get("containers") or ():
         _add(total, container(c))
-    restartable: dict[str, Fraction] = {}
-    init: dict[str, Fraction] = {}
+    restartable: dict[str, int] = {}
+    init: dict[str, int] = {}
     for c in spec.get("initContainers") or ():
         reqs = container(c)
         if c.get("restartPolicy") == "Always":  # a sidecar runs alongside the containers
@@ -223,17 +238,16 @@ def _preempted(pod: Obj) -> bool:
 def pod_info(pod: Obj) -> PodInfo:
     """A Pod object as the scheduler sees it. Raises ValueError (QuantityError) on an unparsable quantity."""
     meta, spec = pod["metadata"], pod.get("spec") or {}
-    reqs = pod_requests(spec)
-    nonzero = pod_requests(spec, defaults={CPU: Fraction(DEFAULT_MILLI_CPU_REQUEST, 1000),
-                                           MEMORY: Fraction(DEFAULT_MEMORY_REQUEST)})
+    reqs = _request_nanos(spec)
+    nonzero = _request_nanos(spec, _NONZERO_NANOS)
     node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
     required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
     return PodInfo(
         namespace=meta.get("namespace", ""), name=meta["name"], uid=meta.get("uid", ""),
-        cpu_m=milli_value(reqs.get(CPU, 0)), memory=int_value(reqs.get(MEMORY, 0)),
-        ephemeral=int_value(reqs.get(EPHEMERAL_STORAGE, 0)),
-        scalars=tuple(sorted((n, int_value(q)) for n, q in reqs.items() if is_scalar_resource(n))),
-        nonzero_cpu_m=milli_value(nonzero.get(CPU, 0)), nonzero_memory=int_value(nonzero.get(MEMORY, 0)),
+        cpu_m=_milli(reqs.get(CPU, 0)), memory=_units(reqs.get(MEMORY, 0)),
+        ephemeral=_units(reqs.get(EPHEMERAL_STORAGE, 0)),
+        scalars=tuple(sorted((n, _units(q)) for n, q in reqs.items() if is_scalar_resource(n))),
+        nonzero_cpu_m=_milli(nonzero.get(CPU, 0)), nonzero_memory=_units(nonzero.get(MEMORY, 0)),
         node_selector=tuple(sorted((spec.get("nodeSelector") or {}).items())),
         required=None if required is None else tuple(_term(t) for t in required.get("nodeSelectorTerms") or ()),
         preferred=tuple(PreferredTerm(int(p.get("weight") or 0), _term(p.get("preference")))
@@ -266,9 +280,9 @@ def node_info(node: Obj, *, condition_taints: bool = False) -> NodeInfo:
                 taints.append(Taint(key, "", NO_SCHEDULE))
     return NodeInfo(
         name=node["metadata"]["name"],
-        cpu_m=milli_value(alloc.get(CPU, 0)), memory=int_value(alloc.get(MEMORY, 0)),
-        ephemeral=int_value(alloc.get(EPHEMERAL_STORAGE, 0)), pods=int_value(alloc.get(PODS, 0)),
-        scalars=tuple(sorted((n, int_value(q)) for n, q in alloc.items() if is_scalar_resource(n))),
+        cpu_m=_milli(alloc.get(CPU, 0)), memory=_units(alloc.get(MEMORY, 0)),
+        ephemeral=_units(alloc.get(EPHEMERAL_STORAGE, 0)), pods=_units(alloc.get(PODS, 0)),
+        scalars=tuple(sorted((n, _units(q)) for n, q in alloc.items() if is_scalar_resource(n))),
         labels=tuple(sorted((node["metadata"].get("labels") or {}).items())),
         taints=tuple(taints),
         unschedulable=bool(spec.get("unschedulable")),
