@@ -107,3 +107,22 @@ def test_canonical_form_parses_back_to_the_same_value(n: int, suffix: str) -> No
 def test_milli_value_is_the_ceiling(v: Fraction) -> None:
     m = quantity.milli_value(v)
     assert m - 1 < v * 1000 <= m
+
+
+@pytest.mark.parametrize(
+    ("raw", "nanos"),
+    [
+        pytest.param("1m", 10**6, id="milli"),
+        pytest.param("0.1n", 1, id="rounded-up"),
+        pytest.param(3, 3 * 10**9, id="json-int"),
+        pytest.param("1Ki", 1024 * 10**9, id="kibi"),
+        pytest.param(Fraction(1, 4), 250_000_000, id="fraction"),
+    ],
+)
+def test_nano_value(raw: str | int | Fraction, nanos: int) -> None:
+    assert quantity.nano_value(raw) == nanos
+
+
+def test_nano_value_rejects_what_parse_rejects() -> None:
+    with pytest.raises(quantity.QuantityError):
+        quantity.nano_value("12 apples")
