@@ -14,34 +14,15 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
+
+from kubesim.sim.scenariotypes import InstanceShape, NodeGroupSpec
 
 log = logging.getLogger("kubesim.cloud")
 
 CREATING, RUNNING, DELETING = "Creating", "Running", "Deleting"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-
-@dataclass(frozen=True)
-class InstanceShape:
-    """What a node of the group looks like: capacity and allocatable as quantity strings, labels, taints."""
-
-    capacity: dict[str, str]
-    allocatable: dict[str, str] | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    taints: tuple[dict[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class GroupSpec:
-    name: str
-    min_size: int
-    max_size: int
-    shape: InstanceShape
-    provisioning_delay_s: float = 0.0
-    failure_rate: float = 0.0  # chance that one instance fails to provision
-    stockout: bool = False  # every new instance fails with OutOfResources until cleared
 
 
 @dataclass(frozen=True)
@@ -54,7 +35,7 @@ class Instance:
 
 @dataclass(frozen=True)
 class GroupState:
-    spec: GroupSpec
+    spec: NodeGroupSpec
     target: int
     instances: tuple[Instance, ...] = ()
 
@@ -155,12 +136,12 @@ class Cloud:
         self.groups: dict[str, GroupState] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def add_group(self, spec: GroupSpec, *, initial: int | None = None) -> None:
+    def add_group(self, spec: NodeGroupSpec, *, initial: int | None = None) -> None:
         if spec.name in self.groups:
             raise CloudError(f"node group {spec.name} already exists")
         if not 0 <= spec.min_size <= spec.max_size:
             raise CloudError(f"node group {spec.name}: need 0 <= min ({spec.min_size}) <= max ({spec.max_size})")
-        size = spec.min_size if initial is None else initial
+        size = spec.size if initial is None else initial
         self.groups[spec.name] = set_target(GroupState(spec, target=0), size, now=self.clock(), rng=self.rng)
         self.step()
 
@@ -204,7 +185,7 @@ class Cloud:
             new, ready, gone = advance(state, now)
             self.groups[name] = new
             for inst in ready:
-                self.registrar.register(name=inst.name, group=name, shape=state.spec.shape,
+                self.registrar.register(name=inst.name, group=name, shape=state.spec.instance,
                                         provider_id=provider_id(name, inst.name))
             for inst in gone:
                 self.registrar.unregister(inst.name)

@@ -9,14 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubesim.sim import cloud
-from kubesim.sim.cloud import CREATING, DELETING, RUNNING, CloudError, GroupSpec, GroupState, InstanceShape
+from kubesim.sim.cloud import CREATING, DELETING, RUNNING, CloudError, GroupState
+from kubesim.sim.scenariotypes import InstanceShape, NodeGroupSpec, Resources
 
-SHAPE = InstanceShape(capacity={"cpu": "4", "memory": "16Gi", "pods": "110"})
+RES = Resources(cpu_millicores=4000, memory_bytes=16 << 30, pods=110, ephemeral_storage_bytes=100 << 30)
+SHAPE = InstanceShape(instance_type="sim.large", capacity=RES, allocatable=RES)
 
 
-def spec(**kw) -> GroupSpec:  # type: ignore[no-untyped-def]
-    return GroupSpec(**{"name": "pool", "min_size": 1, "max_size": 10, "shape": SHAPE,
-                        "provisioning_delay_s": 30.0, **kw})
+def spec(**kw) -> NodeGroupSpec:  # type: ignore[no-untyped-def]
+    return NodeGroupSpec(**{"name": "pool", "min_size": 1, "max_size": 10, "size": 1, "instance": SHAPE,
+                            "provisioning_delay_s": 30.0, **kw})
 
 
 def grown(n: int, **kw) -> GroupState:  # type: ignore[no-untyped-def]
