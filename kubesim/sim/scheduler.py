@@ -149,6 +149,7 @@ class Scheduler:
         self._active.discard(key)
         self._unschedulable.discard(key)
         self._attempts.pop(key, None)
+        self._seq.pop(key, None)
 
     def _parse_pod(self, obj: Obj) -> PodInfo | None:
         try:
@@ -191,8 +192,11 @@ class Scheduler:
             self._forget_pending(key)
             return
         fp = (meta.get("uid"), meta.get("generation"))
-        if self._pending_fp.get(key) == fp:
-            return  # a status update (our own condition, say): nothing to reconsider
+        if self._pending_fp.get(key) == fp:  # a status update (our own condition, say): nothing to reconsider
+            nominated = (obj.get("status") or {}).get("nominatedNodeName") or ""
+            if self._pending[key].nominated_node != nominated:
+                self._pending[key] = replace(self._pending[key], nominated_node=nominated)
+            return
         info = self._parse_pod(obj)
         if info is None:
             return

@@ -183,6 +183,20 @@ async def test_a_higher_priority_pod_preempts_and_is_nominated(cluster: Cluster)
     victim = victims[0]
     disruption = next(c for c in victim["status"]["conditions"] if c["type"] == "DisruptionTarget")
     assert (disruption["status"], disruption["reason"]) == ("True", "PreemptionByScheduler")
+    # while the victim terminates, a retry (any node change) preempts no one else
+    api.patch(cluster.nodes, "", "only", json.dumps({"metadata": {"labels": {"retry": "1"}}}).encode(),
+              "application/merge-patch+json")
+
+    async def patient() -> Obj | None:
+        p = await cluster.get("/api/v1/namespaces/default/pods/urgent")
+        cond = scheduled_cond(p)
+        return p if cond and cond["message"].endswith("not eligible due to a terminating pod on the nominated "
+                                                        "node.") else None
+
+    p = await cluster.until("urgent to wait for its victim", patient)
+    assert p["status"]["nominatedNodeName"] == "only"
+    assert [v["metadata"]["name"] for v in await cluster.pod_list() if v["metadata"].get("deletionTimestamp")] == [
+        victim["metadata"]["name"]]
     # the victim terminates (no kubelet here: finish it), then urgent is bound where it was nominated
     api.delete(cluster.pods, "default", victim["metadata"]["name"], {"gracePeriodSeconds": 0})
 
