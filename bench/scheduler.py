@@ -34,7 +34,7 @@ DEDICATED = Taint("dedicated", "batch", "NoSchedule")
 
 
 def make_nodes(n: int) -> list[NodeInfo]:
-    return [NodeInfo(f"node-{i:05d}", cpu_m=8000, memory=32 * GI, ephemeral=100 * GI, pods=110,
+    return [NodeInfo(f"node-{i:05d}", cpu_millicores=8000, memory_bytes=32 * GI, ephemeral_bytes=100 * GI, pods=110,
                      labels=(("kubernetes.io/hostname", f"node-{i:05d}"), ("topology.kubernetes.io/zone",
                                                                           ZONES[i % 3])),
                      taints=(DEDICATED,) if i % 10 == 9 else ())
@@ -42,12 +42,12 @@ def make_nodes(n: int) -> list[NodeInfo]:
 
 
 def make_bound(nodes: Sequence[NodeInfo], per_node: int) -> list[PodInfo]:
-    return [PodInfo(f"team-{j % 50:02d}", f"run-{i:05d}-{j:02d}", cpu_m=160, memory=600 * 2**20,
-                    nonzero_cpu_m=160, nonzero_memory=600 * 2**20, node_name=node.name, priority=0)
+    return [PodInfo(f"team-{j % 50:02d}", f"run-{i:05d}-{j:02d}", cpu_millicores=160, memory_bytes=600 * 2**20,
+                    nonzero_cpu_millicores=160, nonzero_memory_bytes=600 * 2**20, node_name=node.name, priority=0)
             for i, node in enumerate(nodes) for j in range(per_node)]
 
 
-def make_pending(count: int, *, cpu_m: int = 250) -> list[PodInfo]:
+def make_pending(count: int, *, cpu_millicores: int = 250) -> list[PodInfo]:
     """10 workloads: plain, zone-pinned by nodeSelector or required affinity, tolerating the batch taint,
     preferring a zone."""
     shapes: list[dict[str, Any]] = [
@@ -58,8 +58,9 @@ def make_pending(count: int, *, cpu_m: int = 250) -> list[PodInfo]:
         {"preferred": (PreferredTerm(10, SelectorTerm((Requirement("topology.kubernetes.io/zone", "In",
                                                                    ("zone-c",)),))),)},
     ]
-    return [PodInfo("bench", f"web-{w}-{i:04d}", cpu_m=cpu_m, memory=512 * 2**20, nonzero_cpu_m=cpu_m,
-                    nonzero_memory=512 * 2**20, **shapes[w % len(shapes)])
+    return [PodInfo("bench", f"web-{w}-{i:04d}", cpu_millicores=cpu_millicores, memory_bytes=512 * 2**20,
+                    nonzero_cpu_millicores=cpu_millicores, nonzero_memory_bytes=512 * 2**20,
+                    **shapes[w % len(shapes)])
             for i in range(count) for w in [i % 10]]
 
 
@@ -89,7 +90,7 @@ def decision(nodes: int, per_node: int, pending: int) -> list[str]:
         seconds, placements = timed(lambda t=table: schedule(pods, t))  # type: ignore[misc]
         runs.append(seconds)
         placed = sum(p.node is not None for p in placements)
-    too_big = make_pending(pending, cpu_m=64_000)
+    too_big = make_pending(pending, cpu_millicores=64_000)
     table = NodeTable(node_infos, bound)
     fail_s, failed = timed(lambda: schedule(too_big, table))
     print(f"decision: {nodes:,} nodes, {len(bound):,} bound pods, {pending:,} pending pods: {placed:,} placed; "

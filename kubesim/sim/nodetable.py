@@ -23,8 +23,8 @@ R_CPU, R_MEMORY, R_EPHEMERAL, R_PODS = range(4)
 _INT64_MAX = 2**63 - 1
 
 
-_CPU, _MEMORY, _EPHEMERAL = attrgetter("cpu_m"), attrgetter("memory"), attrgetter("ephemeral")
-_NZ_CPU, _NZ_MEMORY = attrgetter("nonzero_cpu_m"), attrgetter("nonzero_memory")
+_CPU, _MEMORY, _EPHEMERAL = attrgetter("cpu_millicores"), attrgetter("memory_bytes"), attrgetter("ephemeral_bytes")
+_NZ_CPU, _NZ_MEMORY = attrgetter("nonzero_cpu_millicores"), attrgetter("nonzero_memory_bytes")
 _KEY, _PRIORITY = attrgetter("namespace", "name"), attrgetter("priority")
 
 
@@ -47,6 +47,12 @@ def _clamp(v: int) -> int:
     return min(v, _INT64_MAX)
 
 
+def _allocatable(node: NodeInfo) -> tuple[int, int, int, int]:
+    """The rows every table has (cpu, memory, ephemeral-storage, pods), clamped to int64."""
+    return (_clamp(node.cpu_millicores), _clamp(node.memory_bytes), _clamp(node.ephemeral_bytes),
+            _clamp(node.pods))
+
+
 class NodeTable:
     """Nodes as columns of arrays, with the pods bound to them accounted.
 
@@ -65,8 +71,7 @@ class NodeTable:
         self.row = {r: i for i, r in enumerate(self.resources)}
         n = len(self.nodes)
         self.alloc = np.zeros((len(self.resources), n), np.int64)
-        self.alloc[:4] = np.array([(_clamp(node.cpu_m), _clamp(node.memory), _clamp(node.ephemeral),
-                                    _clamp(node.pods)) for node in self.nodes], np.int64).reshape(n, 4).T
+        self.alloc[:4] = np.array([_allocatable(node) for node in self.nodes], np.int64).reshape(n, 4).T
         for i, node in enumerate(self.nodes):
             for r, v in node.scalars:
                 self.alloc[self.row[r], i] = _clamp(v)
@@ -104,7 +109,7 @@ class NodeTable:
         """A node's allocatable amounts as a column (adding rows for scalar resources the table lacks)."""
         rows = [self._ensure_row(r) for r, _ in node.scalars]
         column = np.zeros(len(self.resources), np.int64)
-        column[:4] = (_clamp(node.cpu_m), _clamp(node.memory), _clamp(node.ephemeral), _clamp(node.pods))
+        column[:4] = _allocatable(node)
         for row, (_, v) in zip(rows, node.scalars, strict=True):
             column[row] = _clamp(v)
         return column
@@ -131,8 +136,8 @@ class NodeTable:
         """Take a known node's new allocatable, labels, taints and unschedulable flag (pods stay accounted)."""
         i = self.index[node.name]
         old, self.nodes[i] = self.nodes[i], node
-        if (old.cpu_m, old.memory, old.ephemeral, old.pods, old.scalars) != (
-                node.cpu_m, node.memory, node.ephemeral, node.pods, node.scalars):
+        if (old.cpu_millicores, old.memory_bytes, old.ephemeral_bytes, old.pods, old.scalars) != (
+                node.cpu_millicores, node.memory_bytes, node.ephemeral_bytes, node.pods, node.scalars):
             column = self._column(node)
             self.free[:, i] += column - self.alloc[:, i]
             self.alloc[:, i] = column
@@ -148,7 +153,8 @@ class NodeTable:
     def usage(self, pod: PodInfo) -> list[tuple[int, int]]:
         """(row, amount) pairs a pod takes on a node, its pod slot included; adds rows for unknown scalars."""
         out = [(R_PODS, 1)]
-        out += [(r, v) for r, v in ((R_CPU, pod.cpu_m), (R_MEMORY, pod.memory), (R_EPHEMERAL, pod.ephemeral)) if v]
+        out += [(r, v) for r, v in ((R_CPU, pod.cpu_millicores), (R_MEMORY, pod.memory_bytes),
+                                    (R_EPHEMERAL, pod.ephemeral_bytes)) if v]
         for name, v in pod.scalars:
             if v:
                 out.append((self._ensure_row(name), v))
@@ -207,8 +213,8 @@ class NodeTable:
         self._account(pod, i)
         for r, v in self.usage(pod):
             self.free[r, i] -= v
-        self.nonzero[0, i] += pod.nonzero_cpu_m
-        self.nonzero[1, i] += pod.nonzero_memory
+        self.nonzero[0, i] += pod.nonzero_cpu_millicores
+        self.nonzero[1, i] += pod.nonzero_memory_bytes
 
     def remove(self, key: tuple[str, str]) -> PodInfo | None:
         """Forget a bound pod (deleted, finished, or a binding that failed); returns what was accounted."""
@@ -218,8 +224,8 @@ class NodeTable:
         i, pod = found
         for r, v in self.usage(pod):
             self.free[r, i] += v
-        self.nonzero[0, i] -= pod.nonzero_cpu_m
-        self.nonzero[1, i] -= pod.nonzero_memory
+        self.nonzero[0, i] -= pod.nonzero_cpu_millicores
+        self.nonzero[1, i] -= pod.nonzero_memory_bytes
         self.priorities[pod.priority] -= 1
         if not self.priorities[pod.priority]:
             del self.priorities[pod.priority]

@@ -106,12 +106,12 @@ class PodInfo:
     namespace: str
     name: str
     uid: str = ""
-    cpu_m: int = 0
-    memory: int = 0
-    ephemeral: int = 0
+    cpu_millicores: int = 0
+    memory_bytes: int = 0
+    ephemeral_bytes: int = 0
     scalars: tuple[tuple[str, int], ...] = ()  # extended resources, hugepages-*, ...
-    nonzero_cpu_m: int = DEFAULT_MILLI_CPU_REQUEST  # requests with scoring's defaults for unset ones
-    nonzero_memory: int = DEFAULT_MEMORY_REQUEST
+    nonzero_cpu_millicores: int = DEFAULT_MILLI_CPU_REQUEST  # requests with scoring's defaults for unset ones
+    nonzero_memory_bytes: int = DEFAULT_MEMORY_REQUEST
     node_selector: tuple[tuple[str, str], ...] = ()
     required: tuple[SelectorTerm, ...] | None = None  # None: no required node affinity
     preferred: tuple[PreferredTerm, ...] = ()
@@ -138,9 +138,9 @@ class NodeInfo:
     """A node's scheduling inputs: its allocatable amounts (units as PodInfo; `pods` a count) and constraints."""
 
     name: str
-    cpu_m: int = 0
-    memory: int = 0
-    ephemeral: int = 0
+    cpu_millicores: int = 0
+    memory_bytes: int = 0
+    ephemeral_bytes: int = 0
     pods: int = 0
     scalars: tuple[tuple[str, int], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
@@ -244,10 +244,10 @@ def pod_info(pod: Obj) -> PodInfo:
     required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
     return PodInfo(
         namespace=meta.get("namespace", ""), name=meta["name"], uid=meta.get("uid", ""),
-        cpu_m=_milli(reqs.get(CPU, 0)), memory=_units(reqs.get(MEMORY, 0)),
-        ephemeral=_units(reqs.get(EPHEMERAL_STORAGE, 0)),
+        cpu_millicores=_milli(reqs.get(CPU, 0)), memory_bytes=_units(reqs.get(MEMORY, 0)),
+        ephemeral_bytes=_units(reqs.get(EPHEMERAL_STORAGE, 0)),
         scalars=tuple(sorted((n, _units(q)) for n, q in reqs.items() if is_scalar_resource(n))),
-        nonzero_cpu_m=_milli(nonzero.get(CPU, 0)), nonzero_memory=_units(nonzero.get(MEMORY, 0)),
+        nonzero_cpu_millicores=_milli(nonzero.get(CPU, 0)), nonzero_memory_bytes=_units(nonzero.get(MEMORY, 0)),
         node_selector=tuple(sorted((spec.get("nodeSelector") or {}).items())),
         required=None if required is None else tuple(_term(t) for t in required.get("nodeSelectorTerms") or ()),
         preferred=tuple(PreferredTerm(int(p.get("weight") or 0), _term(p.get("preference")))
@@ -280,8 +280,8 @@ def node_info(node: Obj, *, condition_taints: bool = False) -> NodeInfo:
                 taints.append(Taint(key, "", NO_SCHEDULE))
     return NodeInfo(
         name=node["metadata"]["name"],
-        cpu_m=_milli(alloc.get(CPU, 0)), memory=_units(alloc.get(MEMORY, 0)),
-        ephemeral=_units(alloc.get(EPHEMERAL_STORAGE, 0)), pods=_units(alloc.get(PODS, 0)),
+        cpu_millicores=_milli(alloc.get(CPU, 0)), memory_bytes=_units(alloc.get(MEMORY, 0)),
+        ephemeral_bytes=_units(alloc.get(EPHEMERAL_STORAGE, 0)), pods=_units(alloc.get(PODS, 0)),
         scalars=tuple(sorted((n, _units(q)) for n, q in alloc.items() if is_scalar_resource(n))),
         labels=tuple(sorted((node["metadata"].get("labels") or {}).items())),
         taints=tuple(taints),

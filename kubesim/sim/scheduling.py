@@ -272,8 +272,8 @@ def _resource_scores(table: NodeTable, pod: PodInfo, idx: np.ndarray | slice) ->
     least: Any = 0
     counted: Any = 0
     fractions = []
-    for k, r, nonzero, request in ((0, R_CPU, pod.nonzero_cpu_m, pod.cpu_m),
-                                   (1, R_MEMORY, pod.nonzero_memory, pod.memory)):
+    for k, r, nonzero, request in ((0, R_CPU, pod.nonzero_cpu_millicores, pod.cpu_millicores),
+                                   (1, R_MEMORY, pod.nonzero_memory_bytes, pod.memory_bytes)):
         alloc = table.alloc[r, idx]
         has = alloc > 0
         safe = np.where(has, alloc, 1)
@@ -290,7 +290,7 @@ def _resource_scores(table: NodeTable, pod: PodInfo, idx: np.ndarray | slice) ->
 def _best(table: NodeTable, pod: PodInfo, masks: _Masks, feasible: np.ndarray) -> int:
     """The feasible node with the highest weighted score, the first one on ties. Resource scores are cached per
     request shape and refreshed only on the nodes that changed since."""
-    key = (pod.cpu_m, pod.memory, pod.nonzero_cpu_m, pod.nonzero_memory)
+    key = (pod.cpu_millicores, pod.memory_bytes, pod.nonzero_cpu_millicores, pod.nonzero_memory_bytes)
     cached = table.scores.get(key)
     changed = table.changes
     if cached is None or len(changed) - cached[0] > len(table) // 8:

@@ -34,11 +34,11 @@ CP_TAINT = Taint("node-role.kubernetes.io/control-plane", "", "NoSchedule")
 
 
 def node(name: str = "n1", cpu: int = 1000, mem: int = 4 * GI, pods: int = 110, **kw: Any) -> NodeInfo:
-    return NodeInfo(name, cpu_m=cpu, memory=mem, ephemeral=kw.pop("eph", 10 * GI), pods=pods, **kw)
+    return NodeInfo(name, cpu_millicores=cpu, memory_bytes=mem, ephemeral_bytes=kw.pop("eph", 10 * GI), pods=pods, **kw)
 
 
 def pod(name: str = "p", cpu: int = 0, mem: int = 0, **kw: Any) -> PodInfo:
-    return PodInfo("default", name, cpu_m=cpu, memory=mem, **kw)
+    return PodInfo("default", name, cpu_millicores=cpu, memory_bytes=mem, **kw)
 
 
 def place(nodes: list[NodeInfo], *pods: PodInfo, bound: tuple[PodInfo, ...] = ()) -> list[Placement]:
@@ -67,7 +67,7 @@ FILTER_CASES = [
     pytest.param([node(cpu=100, mem=GI)], pod(cpu=500, mem=2 * GI),
                  f"0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. {NO_VICTIMS1}",
                  id="every-insufficient-resource-counts"),
-    pytest.param([node(eph=GI)], pod(ephemeral=2 * GI),
+    pytest.param([node(eph=GI)], pod(ephemeral_bytes=2 * GI),
                  f"0/1 nodes are available: 1 Insufficient ephemeral-storage. {NO_VICTIMS1}", id="ephemeral-storage"),
     pytest.param([node()], pod(scalars=(("nvidia.com/gpu", 1),)),
                  f"0/1 nodes are available: 1 Insufficient nvidia.com/gpu. {NO_VICTIMS1}",
@@ -340,9 +340,9 @@ def test_pod_info_reads_the_spec() -> None:
            "status": {"nominatedNodeName": "n9", "conditions": [
                {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}]}}
     info = pod_info(obj)
-    assert (info.cpu_m, info.memory, info.scalars) == (1, 100 * 2**20, (("example.com/dongle", 1),))
+    assert (info.cpu_millicores, info.memory_bytes, info.scalars) == (1, 100 * 2**20, (("example.com/dongle", 1),))
     # scoring's view: containers without a request count 100m / 200Mi (the second container and the sidecar)
-    assert (info.nonzero_cpu_m, info.nonzero_memory) == (101, 500 * 2**20)
+    assert (info.nonzero_cpu_millicores, info.nonzero_memory_bytes) == (101, 500 * 2**20)
     assert info.host_ports == (HostPort("10.0.0.1", "UDP", 53), HostPort("0.0.0.0", "TCP", 8080))
     assert info.node_selector == (("disk", "ssd"),)
     assert info.required == (term(Requirement("z", "In", ("a",))),)
@@ -383,7 +383,7 @@ def test_node_info_condition_taints(conditions: list[dict[str, str]], spec: dict
 
 def test_node_info_reads_allocatable() -> None:
     info = node_info(node_obj([]))
-    assert (info.cpu_m, info.memory, info.pods, info.labels) == (3500, GI, 110, (("a", "b"),))
+    assert (info.cpu_millicores, info.memory_bytes, info.pods, info.labels) == (3500, GI, 110, (("a", "b"),))
     assert info.scalars == (("hugepages-2Mi", 0), ("nvidia.com/gpu", 2))  # "example" is no resource we count
 
 
@@ -416,7 +416,7 @@ def test_table_updates_in_place() -> None:
 def test_never_overcommits_and_refuses_only_when_nothing_fits(node_specs: list[tuple[int, int]],
                                                               requests: list[int]) -> None:
     nodes = [node(f"n{i}", cpu=c, pods=slots) for i, (c, slots) in enumerate(node_specs)]
-    free = {n.name: [n.cpu_m, n.pods] for n in nodes}
+    free = {n.name: [n.cpu_millicores, n.pods] for n in nodes}
     for i, result in enumerate(place(nodes, *(pod(f"p{k}", cpu=r) for k, r in enumerate(requests)))):
         r = requests[i]
         fits = [name for name, (cpu, slots) in free.items() if slots >= 1 and (r == 0 or cpu >= r)]
