@@ -142,7 +142,9 @@ class Cloud:
         if not 0 <= spec.min_size <= spec.max_size:
             raise CloudError(f"node group {spec.name}: need 0 <= min ({spec.min_size}) <= max ({spec.max_size})")
         size = spec.size if initial is None else initial
-        self.groups[spec.name] = set_target(GroupState(spec, target=0), size, now=self.clock(), rng=self.rng)
+        # the initial nodes exist when the cluster starts: provisioning delays apply to later resizes
+        self.groups[spec.name] = set_target(GroupState(spec, target=0), size,
+                                            now=self.clock() - spec.provisioning_delay_s, rng=self.rng)
         self.step()
 
     def group(self, name: str) -> GroupState:

@@ -101,12 +101,13 @@ def test_cloud_registers_and_unregisters_through_the_registrar() -> None:
     rec = Recorder()
     c = cloud.Cloud(rec, clock=lambda: now[0])
     c.add_group(spec(provisioning_delay_s=5.0), initial=2)
-    assert rec.nodes == {}
-    now[0] = 5.0
-    c.step()
+    # the initial nodes exist from the start; later growth waits for the provisioning delay
     assert len(rec.nodes) == 2 and all(p.startswith("kubesim://pool/") for p in rec.nodes.values())
     c.increase_size("pool", 1)
-    now[0] = 10.0
+    now[0] = 4.9
+    c.step()
+    assert len(rec.nodes) == 2
+    now[0] = 5.0
     c.step()
     assert len(rec.nodes) == 3
     victim = sorted(rec.nodes)[0]
