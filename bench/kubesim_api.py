@@ -31,6 +31,8 @@ READY = re.compile(r"kubesim ready: (\S+) kubeconfig=(\S+)")
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io," \
                "application/json"
 POD_ITEM = b'{"apiVersion":"v1","kind":"Pod"'
+TABLE_ROW = b'"cells":'
+HEAD_BYTES = 4096  # holds the list metadata (resourceVersion, continue) of a list or Table
 SENT_AT = "kubesim.bench/sent-at"
 SENT_AT_RE = re.compile(rb'"kubesim\.bench/sent-at":"([0-9.]+)"')
 CONTINUE_RE = re.compile(rb'"continue":"([^"]+)"')
@@ -67,6 +69,29 @@ def _fmt(value: float, unit: str, *, digits: int = 2) -> str:
 def _pct(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A GET's latency, body size, items (list items or Table rows) and the start of the body."""
+
+    seconds: float
+    size: int
+    items: int
+    head: bytes
+
+
+class _Occurrences:
+    """Counts a pattern in a byte stream fed in chunks, including matches that straddle chunk boundaries."""
+
+    def __init__(self, pattern: bytes) -> None:
+        self.pattern, self.count, self._tail = pattern, 0, b""
+
+    def feed(self, chunk: bytes) -> None:
+        # the carried tail is shorter than the pattern: a match in tail+chunk is new, never counted before
+        data = self._tail + chunk
+        self.count += data.count(self.pattern)
+        self._tail = data[-len(self.pattern) + 1:]
 
 
 # -- the kubesim process --------------------------------------------------------------------------------------
@@ -137,22 +162,31 @@ class Bench:
         self.figures: list[Figure] = []
 
     async def get(self, path: str, *, params: dict[str, str] | None = None,
-                  accept: str = "application/json") -> tuple[float, bytes]:
+                  accept: str = "application/json") -> Reply:
+        """Time one GET to its last body byte, counting items as the body streams in (never holding it whole)."""
         t0 = time.perf_counter()
+        size, head = 0, b""
+        pods, rows = _Occurrences(POD_ITEM), _Occurrences(TABLE_ROW)
         async with self.session.get(self.sim.url + path, params=params, headers={"Accept": accept}) as r:
-            body = await r.read()
+            async for chunk in r.content.iter_any():
+                size += len(chunk)
+                if len(head) < HEAD_BYTES:
+                    head += chunk[:HEAD_BYTES - len(head)]
+                pods.feed(chunk)
+                rows.feed(chunk)
             if r.status != 200:
-                raise RuntimeError(f"GET {path} {params}: HTTP {r.status}: {body[:300]!r}")
-        return time.perf_counter() - t0, body
+                raise RuntimeError(f"GET {path} {params}: HTTP {r.status}: {head[:300]!r}")
+        items = rows.count if head.startswith(b'{"kind":"Table"') else pods.count
+        return Reply(time.perf_counter() - t0, size, items, head)
 
     async def repeat(self, label: str, path: str, *, times: int, params: dict[str, str] | None = None,
                      accept: str = "application/json", expect: int | None = None) -> list[float]:
         cpu0 = self.sim.cpu_s()
         samples, size, items = [], 0, 0
         for _ in range(times):
-            dt, body = await self.get(path, params=params, accept=accept)
-            samples.append(dt)
-            size, items = len(body), _count_items(body)
+            reply = await self.get(path, params=params, accept=accept)
+            samples.append(reply.seconds)
+            size, items = reply.size, reply.items
         if expect is not None and items != expect:
             raise RuntimeError(f"{label}: expected {expect} items, got {items}")
         cpu = (self.sim.cpu_s() - cpu0) / times
@@ -193,9 +227,9 @@ class Bench:
         pages = items = 0
         slowest = 0.0
         for _ in range(self.pods // 500 + 2):
-            dt, body = await self.get("/api/v1/pods", params=params, accept=accept)
-            pages, items, slowest = pages + 1, items + _count_items(body), max(slowest, dt)
-            m = CONTINUE_RE.search(body, 0, 2048)
+            reply = await self.get("/api/v1/pods", params=params, accept=accept)
+            pages, items, slowest = pages + 1, items + reply.items, max(slowest, reply.seconds)
+            m = CONTINUE_RE.search(reply.head)
             if m is None:
                 break
             params = {"limit": "500", "continue": m.group(1).decode()}
@@ -208,8 +242,9 @@ class Bench:
 
     async def watch_fanout(self, *, watchers: int, events: int, concurrency: int, timeout_s: float) -> None:
         """`watchers` watches from the current resourceVersion; `events` pod PATCHes; every watcher must see all."""
-        _, head = await self.get("/api/v1/pods", params={"limit": str(min(events, self.pods))})
-        page = json.loads(head)
+        async with self.session.get(self.sim.url + "/api/v1/pods",
+                                    params={"limit": str(min(events, self.pods))}) as r:
+            page = json.loads(await r.read())
         rv = page["metadata"]["resourceVersion"]
         targets = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in page["items"]]
         streams = []
@@ -292,13 +327,6 @@ async def _read_watch(resp: aiohttp.ClientResponse, out: list[float], done_at: l
     done_at[index] = time.perf_counter()
 
 
-def _count_items(body: bytes) -> int:
-    """Items in a list or rows in a Table, without decoding the (possibly half-gigabyte) body."""
-    if body.startswith(b'{"kind":"Table"'):
-        return body.count(b'"cells":')
-    return body.count(POD_ITEM)
-
-
 # -- entry ----------------------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/kubesim_api.py", description=__doc__.split("\n\n")[0])
@@ -333,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     pods = args.nodes * args.pods_per_node
     print(f"== kubesim API: {args.nodes:,} nodes, {pods:,} pods, {args.namespaces} namespaces, "
-          f"{args.workloads} workloads ==", flush=True)
+          f"{args.workloads} workloads; load average {Path('/proc/loadavg').read_text().split()[0]} ==", flush=True)
     with tempfile.TemporaryDirectory(prefix="kubesim-bench-") as tmp:
         sim = SimProcess(workdir=Path(tmp), nodes=args.nodes, pods_per_node=args.pods_per_node,
                          namespaces=args.namespaces, workloads=args.workloads, profile_dir=args.profile_dir)
