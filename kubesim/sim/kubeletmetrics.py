@@ -10,6 +10,7 @@ its label strings rendered once and its latest sample in place.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,40 +28,33 @@ CACHE_FRACTION, RSS_FRACTION = 0.2, 0.85
 def go_float(v: float | int) -> str:
     """A float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it (Prometheus' expfmt): the shortest
     digits that round-trip, in %e form when the exponent is < -4 or >= 6 (`1.253376e+07`, `1e-05`)."""
-    if v == 0:
-        return "0"
-    if isinstance(v, int):
-        if -1_000_000 < v < 1_000_000:
+    if -1e6 < v < 1e6:  # Python's repr agrees here (it switches to %e below 1e-4 too), but for a trailing ".0"
+        if v == 0:
+            return "0"
+        if type(v) is int:
             return str(v)
-        v = float(v)
+        r = repr(v)
+        return r[:-2] if r.endswith(".0") else r
+    return _go_float_large(v)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # memory sizes and start times repeat from scrape to scrape
+def _go_float_large(v: float) -> str:
+    v = float(v)
     if v != v:
         return "NaN"
     if v in (math.inf, -math.inf):
         return "+Inf" if v > 0 else "-Inf"
-    if v.is_integer() and -1e6 < v < 1e6:
-        return str(int(v))
     s = repr(v)
     neg = s[0] == "-"
     if neg:
         s = s[1:]
     mant, _, e = s.partition("e")
     ip, _, fp = mant.partition(".")
-    digits = ip + fp
-    dp = len(ip) + (int(e) if e else 0)  # the decimal point sits after `dp` digits
-    stripped = digits.lstrip("0")
-    dp -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0")
-    x = dp - 1
-    if x < -4 or x >= 6:
-        m = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        out = f"{m}e{'-' if x < 0 else '+'}{abs(x):02d}"
-    elif dp <= 0:
-        out = "0." + "0" * -dp + digits
-    elif dp >= len(digits):
-        out = digits + "0" * (dp - len(digits))
-    else:
-        out = digits[:dp] + "." + digits[dp:]
-    return "-" + out if neg else out
+    digits = (ip + fp).rstrip("0")  # |v| >= 1e6: no leading zeros
+    x = len(ip) - 1 + (int(e) if e else 0)  # the decimal exponent of the leading digit, >= 6
+    m = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{'-' if neg else ''}{m}e+{x:02d}"
 
 
 def escape(value: str) -> str:
@@ -80,6 +74,7 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@functools.lru_cache(maxsize=1024)  # the pods of one refresh share their sample time
 def _ms(ts: float) -> str:
     return str(int(ts * 1000))
 
@@ -104,12 +99,13 @@ class ContainerSeries:
     memory_ws: int = 0
     cpu_rate: float = 0.0  # cores, between the last two samples
     res_labels: str = field(init=False)
-    cadvisor_labels: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.res_labels = labels(container=self.name, namespace=self.namespace, pod=self.pod)
-        self.cadvisor_labels = labels(container=self.name, id=self.cgroup, image=self.image, name=self.container_id,
-                                      namespace=self.namespace, pod=self.pod)
+
+    def cadvisor_labels(self) -> str:  # rendered per cadvisor scrape: not worth its memory at 150,000 pods
+        return labels(container=self.name, id=self.cgroup, image=self.image, name=self.container_id,
+                      namespace=self.namespace, pod=self.pod)
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -133,15 +129,16 @@ class PodSeries:
     cpu_rate: float = 0.0
     app_counters: tuple[tuple[str, float], ...] = ()
     res_labels: str = field(init=False)
-    cadvisor_labels: str = field(init=False)
-    sandbox_labels: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.res_labels = labels(namespace=self.namespace, pod=self.name)
-        self.cadvisor_labels = labels(container="", id=self.cgroup, image="", name="", namespace=self.namespace,
-                                      pod=self.name)
-        self.sandbox_labels = labels(container="", id=f"{self.cgroup}/cri-containerd-{self.sandbox_id}.scope",
-                                     image=PAUSE_IMAGE, name=self.sandbox_id, namespace=self.namespace, pod=self.name)
+
+    def cadvisor_labels(self) -> str:
+        return labels(container="", id=self.cgroup, image="", name="", namespace=self.namespace, pod=self.name)
+
+    def sandbox_labels(self) -> str:
+        return labels(container="", id=f"{self.cgroup}/cri-containerd-{self.sandbox_id}.scope", image=PAUSE_IMAGE,
+                      name=self.sandbox_id, namespace=self.namespace, pod=self.name)
 
     @property
     def memory_limit_bytes(self) -> int | None:
@@ -300,6 +297,7 @@ _SPEC_FAMILIES: tuple[tuple[str, str], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _with_extra(row_labels: str, extra: str) -> str:
     """Insert a family's extra label in name order into a row's sorted label string."""
     if not extra:
@@ -367,16 +365,16 @@ def cadvisor_rows(node: NodeSeries, pods: Iterable[PodSeries], *, cpu_factor: fl
             continue
         ts = _ms(p.t)
         req = sum(c.cpu_request_cores for c in p.containers)
-        rows.append(_Row(("", p.cgroup), p.cadvisor_labels, ts,
+        rows.append(_Row(("", p.cgroup), p.cadvisor_labels(), ts,
                          _usage_values(p.cpu_s * cpu_factor, p.memory_ws, network_cpu_s=None, quota_cores=None,
                                        uptime_s=0),
                          _spec(req, None, p.memory_limit_bytes), p.start_time))
-        rows.append(_Row(("", f"{p.cgroup}/cri-containerd-{p.sandbox_id}.scope"), p.sandbox_labels, ts,
+        rows.append(_Row(("", f"{p.cgroup}/cri-containerd-{p.sandbox_id}.scope"), p.sandbox_labels(), ts,
                          _network_values(p.cpu_s), _spec(0.002, None, None), p.start_time))
         for c in p.containers:
             if not c.t:
                 continue
-            rows.append(_Row((c.name, c.cgroup), c.cadvisor_labels, _ms(c.t),
+            rows.append(_Row((c.name, c.cgroup), c.cadvisor_labels(), _ms(c.t),
                              _usage_values(c.cpu_s * cpu_factor, c.memory_ws, network_cpu_s=None,
                                            quota_cores=c.cpu_limit_cores, uptime_s=c.t - c.start_time),
                              _spec(c.cpu_request_cores, c.cpu_limit_cores, c.memory_limit_bytes), c.start_time))

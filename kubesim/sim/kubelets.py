@@ -90,18 +90,29 @@ class ConstantUsage:
 
 
 @dataclass(slots=True, eq=False)
+class _Run:
+    """One container as the runtime runs it."""
+
+    started: float
+    id: str
+    ready: bool
+    restarts: int = 0
+    last_state: Obj | None = None
+
+
+@dataclass(slots=True, eq=False)
 class _Pod:
     uid: str
     namespace: str
     name: str
     host: int  # pod IP = node CIDR + host
     admitted: float
-    started: dict[str, float] | None = None
-    ready: dict[str, bool] = field(default_factory=dict)
-    restarts: dict[str, int] = field(default_factory=dict)
-    last_state: dict[str, Obj] = field(default_factory=dict)
-    ids: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, _Run] | None = None  # None until the sandbox is up
     terminating: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.runs is not None
 
 
 @dataclass(slots=True, eq=False)
@@ -311,17 +322,17 @@ class Kubelets:
         node = (entry.obj.get("spec") or {}).get("nodeName")
         k = self.kubelet(node) if node else None
         st = k.pods.get(entry.obj["metadata"]["uid"]) if k else None
-        if k is None or st is None or st.started is None or container not in st.started:
+        run = (st.runs or {}).get(container) if st is not None else None
+        if k is None or st is None or run is None:
             raise ValueError(f"{namespace}/{pod} has no running container {container!r} on a simulated kubelet")
         now = self.clock()
-        st.last_state[container] = ks.terminated_state(container_id=st.ids[container], started=st.started[container],
-                                                       finished=now, exit_code=exit_code, reason=reason)
-        st.restarts[container] = st.restarts.get(container, 0) + 1
-        st.ids[container] = ks.runtime_id(st.uid, container, st.restarts[container])
-        st.started[container] = now
+        run.last_state = ks.terminated_state(container_id=run.id, started=run.started, finished=now,
+                                             exit_code=exit_code, reason=reason)
+        run.restarts += 1
+        run.id, run.started = ks.runtime_id(st.uid, container, run.restarts), now
         written = self._write_pod_status(k, st, now)
         if written is not None:
-            k.stats.restart_container(st.uid, container, container_id=st.ids[container], started=now, pod=written)
+            k.stats.restart_container(st.uid, container, container_id=run.id, started=now, pod=written)
         return written or entry.obj
 
     def oom_kill(self, namespace: str, pod: str, container: str) -> Obj:
@@ -436,29 +447,29 @@ class Kubelets:
         return st
 
     def _on_start(self, k: Kubelet, st: _Pod, now: float) -> None:
-        if st.started is not None or st.terminating:
+        if st.runs is not None or st.terminating:
             return
         pod = self._pods_inf.get(st.namespace, st.name)
         containers = ((pod or {}).get("spec") or {}).get("containers") or []
-        st.started = {c["name"]: now for c in containers}
-        st.ids = {c["name"]: ks.runtime_id(st.uid, c["name"], 0) for c in containers}
         delays = {c["name"]: ks.readiness_delay(c) for c in containers}
-        st.ready = {n: d <= 0 for n, d in delays.items()}
+        st.runs = {n: _Run(now, ks.runtime_id(st.uid, n, 0), d <= 0) for n, d in delays.items()}
         written = self._write_pod_status(k, st, now)
         if written is None:
             return
-        k.stats.add_pod(written, sandbox_id=ks.runtime_id(st.uid, "sandbox"), container_ids=st.ids,
-                        started=st.started, start_time=st.admitted)
+        k.stats.add_pod(written, sandbox_id=ks.runtime_id(st.uid, "sandbox"),
+                        container_ids={n: r.id for n, r in st.runs.items()},
+                        started={n: r.started for n, r in st.runs.items()}, start_time=st.admitted)
         for d in sorted({d for d in delays.values() if d > 0}):
             self._timer(now + d, "ready", k, st.uid)
 
     def _on_ready(self, k: Kubelet, st: _Pod, now: float) -> None:
         pod = self._pods_inf.get(st.namespace, st.name)
-        if pod is None or st.started is None or st.terminating:
+        if pod is None or st.runs is None or st.terminating:
             return
         for c in pod["spec"].get("containers") or ():
-            if c["name"] in st.started and now >= st.started[c["name"]] + ks.readiness_delay(c) - 1e-6:
-                st.ready[c["name"]] = True
+            run = st.runs.get(c["name"])
+            if run is not None and now >= run.started + ks.readiness_delay(c) - 1e-6:
+                run.ready = True
         self._write_pod_status(k, st, now)
 
     def _on_evict(self, k: Kubelet, st: _Pod, now: float) -> None:
@@ -477,7 +488,7 @@ class Kubelets:
             self.api.delete(self._pods_rt, st.namespace, st.name, {"preconditions": {"uid": st.uid}})
 
     def _on_remove(self, k: Kubelet, st: _Pod, now: float) -> None:
-        if st.started is not None:  # the containers exited on SIGTERM
+        if st.runs is not None:  # the containers exited on SIGTERM
             self._write_pod_status(k, st, now, stopped=True)
             k.stats.remove_pod(st.uid)
         with contextlib.suppress(errors.ApiError):
@@ -504,9 +515,14 @@ class Kubelets:
             return None
         spec = entry.obj.get("spec") or {}
         ip = k.address if spec.get("hostNetwork") else ks.pod_ip(k.cidr, st.host)
-        status = ks.pod_status(entry.obj, host_ip=k.address, pod_ip=ip if st.started else None, started=st.started,
-                               ready=st.ready, restarts=st.restarts, last_state=st.last_state, container_ids=st.ids,
-                               start_time=st.admitted, now=now, stopped=stopped)
+        runs = st.runs or {}
+        status = ks.pod_status(entry.obj, host_ip=k.address, pod_ip=ip if st.runs is not None else None,
+                               started=None if st.runs is None else {n: r.started for n, r in runs.items()},
+                               ready={n: r.ready for n, r in runs.items()},
+                               restarts={n: r.restarts for n, r in runs.items()},
+                               last_state={n: r.last_state for n, r in runs.items() if r.last_state},
+                               container_ids={n: r.id for n, r in runs.items()}, start_time=st.admitted, now=now,
+                               stopped=stopped)
         written = self.api._write_update(self._pods_rt, entry, {**entry.obj, "status": status}, subresource="status",
                                          dry_run=False)
         k.stats.update_pod(written)
