@@ -157,7 +157,7 @@ class NodeSeries:
     machine_id: str
     system_uuid: str
     boot_id: str
-    kernel_version: str = "6.1.0-kubesim"
+    kernel_version: str = "6.1.0-kubesim-amd64"
     os_image: str = "Debian GNU/Linux 12 (bookworm)"
     t: float = 0.0
     cpu_s: float = 0.0

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from kubescale import quantity
+from kubescale import pki, quantity
 from kubesim import errors
 from kubesim.apiserver import ListQuery
 from kubesim.sim import kubeletserving as serving
@@ -109,6 +109,7 @@ class _Pod:
     admitted: float
     runs: dict[str, _Run] | None = None  # None until the sandbox is up
     terminating: bool = False
+    evict_at: float | None = None  # the taint manager's pending deletion
 
     @property
     def running(self) -> bool:
@@ -130,7 +131,8 @@ class Kubelet:
     by_name: dict[tuple[str, str], str] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     released: asyncio.Event = field(default_factory=asyncio.Event)
-    taints: list[Obj] = field(default_factory=list)
+    taints: list[Obj] = field(default_factory=list)  # as the taint manager sees them: NoExecute ones with timeAdded
+    raw_taints: list[Obj] = field(default_factory=list)
     last_status: float = 0.0
 
 
@@ -139,7 +141,7 @@ class Kubelets:
 
     def __init__(self, api: ApiServer, usage: UsageSource, config: KubeletConfig = KubeletConfig(), *,
                  clock: Callable[[], float] = time.time, authenticate: Callable[[str | None], bool] | None = None,
-                 node_logs: NodeLogs | None = None) -> None:
+                 node_logs: NodeLogs | None = None, ca: pki.KeyPair | None = None) -> None:
         self.api, self.usage, self.config, self.clock = api, usage, config, clock
         self.node_logs = node_logs
         rts = {r: api.registry.get(g, r) for g, r in (("", "nodes"), ("", "pods"),
@@ -159,7 +161,7 @@ class Kubelets:
         self._pods_inf = Informer(api, "", "pods")
         self._nodes_inf = Informer(api, "", "nodes")
         self._server = serving.KubeletServer(self, authenticate=authenticate)
-        self._tls = None if config.http else serving.KubeletTLS(Path(config.pki_dir))
+        self._tls = None if config.http else serving.KubeletTLS(Path(config.pki_dir), ca=ca)
 
     @property
     def ca_file(self) -> str | None:
@@ -229,7 +231,8 @@ class Kubelets:
         k = Kubelet(name, index, address, port, cidr, NodeStats(
             series, housekeeping_s=self.config.housekeeping_s, system_cpu_cores=self.config.system_cpu_cores,
             system_memory_bytes=self.config.system_memory_bytes), site=site,
-            taints=list((node.get("spec") or {}).get("taints") or ()), last_status=now)
+            last_status=now)
+        self._set_taints(k, (node.get("spec") or {}).get("taints") or [], now)
         self.kubelets[name] = k
         self._by_addr[(address, port)] = k
         self._renew_lease(k, now, node_uid=node["metadata"]["uid"])
@@ -329,10 +332,10 @@ class Kubelets:
         run.last_state = ks.terminated_state(container_id=run.id, started=run.started, finished=now,
                                              exit_code=exit_code, reason=reason)
         run.restarts += 1
-        run.id, run.started = ks.runtime_id(st.uid, container, run.restarts), now
+        run.id, run.started = ks.runtime_id(st.uid, container, run.restarts), float(int(now))
         written = self._write_pod_status(k, st, now)
         if written is not None:
-            k.stats.restart_container(st.uid, container, container_id=run.id, started=now, pod=written)
+            k.stats.restart_container(st.uid, container, container_id=run.id, started=run.started, pod=written)
         return written or entry.obj
 
     def oom_kill(self, namespace: str, pod: str, container: str) -> Obj:
@@ -361,15 +364,32 @@ class Kubelets:
 
     def _on_node(self, typ: str, node: Obj) -> None:
         k = self.kubelets.get(node["metadata"]["name"])
-        if k is None or typ == DELETED:
+        if k is None:
             return
-        taints = list((node.get("spec") or {}).get("taints") or ())
-        if taints != k.taints:
-            k.taints = taints
-            for (ns, name) in list(k.by_name):
-                pod = self._pods_inf.get(ns, name)
+        if typ == DELETED:  # its machine is gone as far as the cluster knows: the kubelet stops
+            log.info("node %s was deleted; stopping its simulated kubelet", k.name)
+            self._tasks.append(asyncio.get_running_loop().create_task(self.remove_node(k.name, delete=False)))
+            return
+        if self._set_taints(k, (node.get("spec") or {}).get("taints") or [], self.clock()):
+            for st in list(k.pods.values()):
+                pod = self._pod_obj(st)
                 if pod is not None:
                     self._mark(pod)
+
+    def _set_taints(self, k: Kubelet, taints: list[Obj], now: float) -> bool:
+        """Keep the node's taints; a NoExecute taint without timeAdded counts from when it was first seen."""
+        if taints == k.raw_taints:
+            return False
+        seen = {(t.get("key"), t.get("value"), t.get("effect")): t.get("timeAdded") for t in k.taints}
+        k.raw_taints = list(taints)
+        k.taints = [t if t.get("effect") != "NoExecute" or t.get("timeAdded") else
+                    {**t, "timeAdded": seen.get((t.get("key"), t.get("value"), t.get("effect"))) or ks.rfc3339(now)}
+                    for t in taints]
+        return True
+
+    def _pod_obj(self, st: _Pod) -> Obj | None:
+        entry = self.api.store.get(self._pods_rt.storage, st.namespace, st.name)
+        return entry.obj if entry is not None and entry.obj["metadata"].get("uid") == st.uid else None
 
     # -- the pod loop ----------------------------------------------------------------------------------------
     async def _sync_loop(self) -> None:
@@ -426,7 +446,8 @@ class Kubelets:
         else:
             k.stats.update_pod(pod)
         at = ks.eviction_time(k.taints, (pod.get("spec") or {}).get("tolerations") or [], now=now)
-        if at is not None:
+        if at is not None and at != st.evict_at:
+            st.evict_at = at
             self._timer(at, "evict", k, uid)
 
     def _admit(self, k: Kubelet, pod: Obj, now: float) -> _Pod | None:
@@ -436,7 +457,7 @@ class Kubelets:
         if host is None:
             log.warning("node %s: no pod IP left in %s for %s/%s", k.name, k.cidr, meta["namespace"], meta["name"])
             return None
-        st = _Pod(meta["uid"], meta["namespace"], meta["name"], host, now)
+        st = _Pod(meta["uid"], meta["namespace"], meta["name"], host, float(int(now)))
         k.pods[st.uid] = st
         k.by_name[(st.namespace, st.name)] = st.uid
         if self.config.start_delay_s > 0:
@@ -449,10 +470,11 @@ class Kubelets:
     def _on_start(self, k: Kubelet, st: _Pod, now: float) -> None:
         if st.runs is not None or st.terminating:
             return
-        pod = self._pods_inf.get(st.namespace, st.name)
+        pod = self._pod_obj(st)
         containers = ((pod or {}).get("spec") or {}).get("containers") or []
         delays = {c["name"]: ks.readiness_delay(c) for c in containers}
-        st.runs = {n: _Run(now, ks.runtime_id(st.uid, n, 0), d <= 0) for n, d in delays.items()}
+        started = float(int(now))  # as startedAt shows it, so usage counted from startedAt agrees
+        st.runs = {n: _Run(started, ks.runtime_id(st.uid, n, 0), d <= 0) for n, d in delays.items()}
         written = self._write_pod_status(k, st, now)
         if written is None:
             return
@@ -463,7 +485,7 @@ class Kubelets:
             self._timer(now + d, "ready", k, st.uid)
 
     def _on_ready(self, k: Kubelet, st: _Pod, now: float) -> None:
-        pod = self._pods_inf.get(st.namespace, st.name)
+        pod = self._pod_obj(st)
         if pod is None or st.runs is None or st.terminating:
             return
         for c in pod["spec"].get("containers") or ():
@@ -473,8 +495,9 @@ class Kubelets:
         self._write_pod_status(k, st, now)
 
     def _on_evict(self, k: Kubelet, st: _Pod, now: float) -> None:
-        pod = self._pods_inf.get(st.namespace, st.name)
-        if pod is None or pod["metadata"]["uid"] != st.uid:
+        st.evict_at = None
+        pod = self._pod_obj(st)
+        if pod is None:
             return
         at = ks.eviction_time(k.taints, pod["spec"].get("tolerations") or [], now=now)
         if at is None or at > now + 1e-6:

@@ -2,7 +2,8 @@
 (the kubelet is found by the address a request arrived on), the kubelet CA and serving certificates, and
 the faults a kubelet can be told to have.
 
-TLS: one CA (`<pki_dir>/kubelet-ca.crt`, reused when present with its key) signs one serving certificate
+TLS: one CA (given, e.g. kubesim's own; else `<pki_dir>/kubelet-ca.crt`, reused when present with its key,
+or a fresh one), written to `<pki_dir>/kubelet-ca.crt` for clients, signs one serving certificate
 per 127.x.y.0/24 block of kubelet addresses, with every address of the block as an IP SAN, all on one
 shared key: 5,000 kubelets need 20 certificates, not 5,000 TLS contexts.
 """
@@ -82,20 +83,20 @@ def truncate(body: bytes, fraction: float) -> bytes:
 class KubeletTLS:
     """The kubelet CA and the serving contexts of address blocks."""
 
-    def __init__(self, pki_dir: Path) -> None:
+    def __init__(self, pki_dir: Path, *, ca: pki.KeyPair | None = None) -> None:
         self.pki_dir = pki_dir
         self.ca_file = pki_dir / "kubelet-ca.crt"
-        self._ca: pki.KeyPair | None = None
+        self._ca = ca
         self._key_file = pki_dir / "kubelet-serving.key"
         self._contexts: dict[str, ssl.SSLContext] = {}
 
     def setup(self) -> None:
         self.pki_dir.mkdir(parents=True, exist_ok=True)
         ca_key = self.pki_dir / "kubelet-ca.key"
-        if self.ca_file.exists() and ca_key.exists():
+        if self._ca is None and self.ca_file.exists() and ca_key.exists():
             self._ca = pki.KeyPair(self.ca_file.read_bytes(), ca_key.read_bytes())
         else:
-            self._ca = pki.generate_ca(common_name="kubesim-kubelet-ca")
+            self._ca = self._ca or pki.generate_ca(common_name="kubesim-kubelet-ca")
             pki.write_pair(self._ca, cert_path=str(self.ca_file), key_path=str(ca_key))
         self._key = pki.new_key()
 
