@@ -284,6 +284,7 @@ def _rolling_update(ds: Obj, nodes: list[Obj], by_node: dict[str, list[Obj]], po
             unavailable += not wd.is_available(new[0], min_ready, now)
         elif not wd.is_available(old[0], min_ready, now):
             replace.append(wd.meta(old[0])["name"])
+            unavailable += 1
         elif unavailable < max_unavailable:
             candidates.append(wd.meta(old[0])["name"])
     room = min(max(max_unavailable - unavailable, 0), len(candidates))
