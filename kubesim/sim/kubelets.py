@@ -10,7 +10,8 @@ given. Faults (`set_fault`) make one kubelet slow, hang, reset connections, fail
 truncated metrics, move counters backwards or stop heartbeating.
 
 The layer owns only the nodes it registered; Nodes created by others are left alone. Talks to the
-ApiServer in-process; what it writes is `kubeletstatus`, what it serves `kubeletmetrics`.
+ApiServer in-process; what it writes is `kubeletstatus`, what it serves `kubeletmetrics` (through
+`kubeletserving`); the pods' side is `kubeletpods`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from kubesim.sim import kubeletserving as serving
 from kubesim.sim import kubeletstatus as ks
 from kubesim.sim.informer import DELETED, Informer
 from kubesim.sim.kubeletmetrics import NodeSeries
+from kubesim.sim.kubeletpods import PodLifecycle, PodState
 from kubesim.sim.kubeletserving import Fault, make_fault
 from kubesim.sim.kubeletstats import NodeStats
 from kubesim.sim.nodelogs import NodeLogs
@@ -90,33 +92,6 @@ class ConstantUsage:
 
 
 @dataclass(slots=True, eq=False)
-class _Run:
-    """One container as the runtime runs it."""
-
-    started: float
-    id: str
-    ready: bool
-    restarts: int = 0
-    last_state: Obj | None = None
-
-
-@dataclass(slots=True, eq=False)
-class _Pod:
-    uid: str
-    namespace: str
-    name: str
-    host: int  # pod IP = node CIDR + host
-    admitted: float
-    runs: dict[str, _Run] | None = None  # None until the sandbox is up
-    terminating: bool = False
-    evict_at: float | None = None  # the taint manager's pending deletion
-
-    @property
-    def running(self) -> bool:
-        return self.runs is not None
-
-
-@dataclass(slots=True, eq=False)
 class Kubelet:
     """One simulated kubelet (read-only for callers: address, port, name)."""
 
@@ -127,7 +102,7 @@ class Kubelet:
     cidr: str
     stats: NodeStats
     site: web.BaseSite | None = None
-    pods: dict[str, _Pod] = field(default_factory=dict)  # by uid
+    pods: dict[str, PodState] = field(default_factory=dict)  # by uid
     by_name: dict[tuple[str, str], str] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -152,11 +127,8 @@ class Kubelets:
         self._by_addr: dict[tuple[str, int], Kubelet] = {}
         self._free_indexes: list[int] = []
         self._next_index = 0
-        self._dirty: dict[tuple[str, str], Obj | None] = {}
-        self._timers: list[tuple[float, int, str, str, str]] = []  # (due, seq, kind, node, uid)
         self._heartbeats: list[tuple[float, str]] = []
-        self._seq = 0
-        self._wake = asyncio.Event()
+        self._pods = PodLifecycle(self, clock=clock)
         self._tasks: list[asyncio.Task[None]] = []
         self._pods_inf = Informer(api, "", "pods")
         self._nodes_inf = Informer(api, "", "nodes")
@@ -174,12 +146,12 @@ class Kubelets:
         if self._tls is not None:
             self._tls.setup()
         await self._server.setup()
-        self._pods_inf.handlers.append(self._on_pod)
+        self._pods_inf.handlers.append(self._pods.on_pod)
         self._nodes_inf.handlers.append(self._on_node)
         self._pods_inf.start()
         self._nodes_inf.start()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._sync_loop()), loop.create_task(self._heartbeat_loop())]
+        self._tasks = [loop.create_task(self._pods.run()), loop.create_task(self._heartbeat_loop())]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -240,7 +212,7 @@ class Kubelets:
         if self.node_logs is not None:
             self.node_logs.register(name, now=now)
         for e in self.api.list(self._pods_rt, None, ListQuery(field_selector=f"spec.nodeName={name}")).entries:
-            self._mark(e.obj)
+            self._pods.mark(e.obj)
         return node
 
     def _create_or_adopt_node(self, body: Obj) -> Obj:
@@ -323,20 +295,9 @@ class Kubelets:
         terminated, a new containerID and start time; its CPU counter restarts from zero."""
         entry = self.api.get(self._pods_rt, namespace, pod)
         node = (entry.obj.get("spec") or {}).get("nodeName")
-        k = self.kubelet(node) if node else None
-        st = k.pods.get(entry.obj["metadata"]["uid"]) if k else None
-        run = (st.runs or {}).get(container) if st is not None else None
-        if k is None or st is None or run is None:
-            raise ValueError(f"{namespace}/{pod} has no running container {container!r} on a simulated kubelet")
-        now = self.clock()
-        run.last_state = ks.terminated_state(container_id=run.id, started=run.started, finished=now,
-                                             exit_code=exit_code, reason=reason)
-        run.restarts += 1
-        run.id, run.started = ks.runtime_id(st.uid, container, run.restarts), float(int(now))
-        written = self._write_pod_status(k, st, now)
-        if written is not None:
-            k.stats.restart_container(st.uid, container, container_id=run.id, started=run.started, pod=written)
-        return written or entry.obj
+        if node not in self.kubelets:
+            raise ValueError(f"{namespace}/{pod} is not on a simulated kubelet")
+        return self._pods.restart(self.kubelets[node], entry.obj, container, reason=reason, exit_code=exit_code)
 
     def oom_kill(self, namespace: str, pod: str, container: str) -> Obj:
         """The kernel OOM-kills the container (kern.log lines when node logs are on) and it restarts."""
@@ -348,20 +309,6 @@ class Kubelets:
         return self.restart_container(namespace, pod, container, reason="OOMKilled", exit_code=137)
 
     # -- informer events -------------------------------------------------------------------------------------
-    def _on_pod(self, typ: str, pod: Obj) -> None:
-        if (pod.get("spec") or {}).get("nodeName") in self.kubelets:
-            self._mark(pod, deleted=typ == DELETED)
-
-    def _mark(self, pod: Obj, *, deleted: bool = False) -> None:
-        meta = pod["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
-        if deleted:
-            self._forget(pod)
-            self._dirty.pop(key, None)
-        else:
-            self._dirty[key] = pod
-        self._wake.set()
-
     def _on_node(self, typ: str, node: Obj) -> None:
         k = self.kubelets.get(node["metadata"]["name"])
         if k is None:
@@ -372,9 +319,9 @@ class Kubelets:
             return
         if self._set_taints(k, (node.get("spec") or {}).get("taints") or [], self.clock()):
             for st in list(k.pods.values()):
-                pod = self._pod_obj(st)
+                pod = self._pods.pod_obj(st)
                 if pod is not None:
-                    self._mark(pod)
+                    self._pods.mark(pod)
 
     def _set_taints(self, k: Kubelet, taints: list[Obj], now: float) -> bool:
         """Keep the node's taints; a NoExecute taint without timeAdded counts from when it was first seen."""
@@ -386,170 +333,6 @@ class Kubelets:
                     {**t, "timeAdded": seen.get((t.get("key"), t.get("value"), t.get("effect"))) or ks.rfc3339(now)}
                     for t in taints]
         return True
-
-    def _pod_obj(self, st: _Pod) -> Obj | None:
-        entry = self.api.store.get(self._pods_rt.storage, st.namespace, st.name)
-        return entry.obj if entry is not None and entry.obj["metadata"].get("uid") == st.uid else None
-
-    # -- the pod loop ----------------------------------------------------------------------------------------
-    async def _sync_loop(self) -> None:
-        while True:
-            self._wake.clear()
-            now = self.clock()
-            try:
-                self._process(now)
-            except Exception:
-                log.exception("kubelet pod sync failed")
-            delay = self._timers[0][0] - self.clock() if self._timers else None
-            if delay is None or delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-
-    def _process(self, now: float) -> None:
-        dirty, self._dirty = self._dirty, {}
-        for pod in dirty.values():
-            k = self.kubelets.get(pod["spec"].get("nodeName"))
-            if k is not None:
-                self._sync_pod(k, pod, now)
-        while self._timers and self._timers[0][0] <= now:
-            _due, _seq, kind, node, uid = heapq.heappop(self._timers)
-            k = self.kubelets.get(node)
-            st = k.pods.get(uid) if k else None
-            if k is not None and st is not None:
-                getattr(self, f"_on_{kind}")(k, st, now)
-
-    def _timer(self, due: float, kind: str, k: Kubelet, uid: str) -> None:
-        self._seq += 1
-        heapq.heappush(self._timers, (due, self._seq, kind, k.name, uid))
-        self._wake.set()
-
-    def _sync_pod(self, k: Kubelet, pod: Obj, now: float) -> None:
-        meta = pod["metadata"]
-        uid = meta["uid"]
-        previous = k.by_name.get((meta["namespace"], meta["name"]))
-        if previous is not None and previous != uid:
-            self._drop(k, previous)
-        st = k.pods.get(uid)
-        if meta.get("deletionTimestamp"):
-            if st is not None and not st.terminating:
-                st.terminating = True
-                grace = meta.get("deletionGracePeriodSeconds")
-                grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30) if grace is None else grace
-                self._timer(now + min(float(grace), self.config.termination_cap_s), "remove", k, uid)
-            return
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            return
-        if st is None:
-            st = self._admit(k, pod, now)
-            if st is None:
-                return
-        else:
-            k.stats.update_pod(pod)
-        at = ks.eviction_time(k.taints, (pod.get("spec") or {}).get("tolerations") or [], now=now)
-        if at is not None and at != st.evict_at:
-            st.evict_at = at
-            self._timer(at, "evict", k, uid)
-
-    def _admit(self, k: Kubelet, pod: Obj, now: float) -> _Pod | None:
-        meta = pod["metadata"]
-        used = {p.host for p in k.pods.values()}
-        host = next((h for h in range(2, 255) if h not in used), None)
-        if host is None:
-            log.warning("node %s: no pod IP left in %s for %s/%s", k.name, k.cidr, meta["namespace"], meta["name"])
-            return None
-        st = _Pod(meta["uid"], meta["namespace"], meta["name"], host, float(int(now)))
-        k.pods[st.uid] = st
-        k.by_name[(st.namespace, st.name)] = st.uid
-        if self.config.start_delay_s > 0:
-            self._write_pod_status(k, st, now)
-            self._timer(now + self.config.start_delay_s, "start", k, st.uid)
-        else:
-            self._on_start(k, st, now)
-        return st
-
-    def _on_start(self, k: Kubelet, st: _Pod, now: float) -> None:
-        if st.runs is not None or st.terminating:
-            return
-        pod = self._pod_obj(st)
-        containers = ((pod or {}).get("spec") or {}).get("containers") or []
-        delays = {c["name"]: ks.readiness_delay(c) for c in containers}
-        started = float(int(now))  # as startedAt shows it, so usage counted from startedAt agrees
-        st.runs = {n: _Run(started, ks.runtime_id(st.uid, n, 0), d <= 0) for n, d in delays.items()}
-        written = self._write_pod_status(k, st, now)
-        if written is None:
-            return
-        k.stats.add_pod(written, sandbox_id=ks.runtime_id(st.uid, "sandbox"),
-                        container_ids={n: r.id for n, r in st.runs.items()},
-                        started={n: r.started for n, r in st.runs.items()}, start_time=st.admitted)
-        for d in sorted({d for d in delays.values() if d > 0}):
-            self._timer(now + d, "ready", k, st.uid)
-
-    def _on_ready(self, k: Kubelet, st: _Pod, now: float) -> None:
-        pod = self._pod_obj(st)
-        if pod is None or st.runs is None or st.terminating:
-            return
-        for c in pod["spec"].get("containers") or ():
-            run = st.runs.get(c["name"])
-            if run is not None and now >= run.started + ks.readiness_delay(c) - 1e-6:
-                run.ready = True
-        self._write_pod_status(k, st, now)
-
-    def _on_evict(self, k: Kubelet, st: _Pod, now: float) -> None:
-        st.evict_at = None
-        pod = self._pod_obj(st)
-        if pod is None:
-            return
-        at = ks.eviction_time(k.taints, pod["spec"].get("tolerations") or [], now=now)
-        if at is None or at > now + 1e-6:
-            return  # the taint went, or a later one decides
-        with contextlib.suppress(errors.ApiError):
-            entry = self.api.get(self._pods_rt, st.namespace, st.name)
-            status = dict(entry.obj.get("status") or {})
-            status["conditions"] = [*(status.get("conditions") or ()), ks.disruption_condition(now)]
-            self.api._write_update(self._pods_rt, entry, {**entry.obj, "status": status}, subresource="status",
-                                   dry_run=False)
-            self.api.delete(self._pods_rt, st.namespace, st.name, {"preconditions": {"uid": st.uid}})
-
-    def _on_remove(self, k: Kubelet, st: _Pod, now: float) -> None:
-        if st.runs is not None:  # the containers exited on SIGTERM
-            self._write_pod_status(k, st, now, stopped=True)
-            k.stats.remove_pod(st.uid)
-        with contextlib.suppress(errors.ApiError):
-            self.api.delete(self._pods_rt, st.namespace, st.name,
-                            {"gracePeriodSeconds": 0, "preconditions": {"uid": st.uid}})
-
-    def _forget(self, pod: Obj) -> None:
-        k = self.kubelets.get((pod.get("spec") or {}).get("nodeName"))
-        if k is not None:
-            self._drop(k, pod["metadata"]["uid"])
-
-    def _drop(self, k: Kubelet, uid: str) -> None:
-        st = k.pods.pop(uid, None)
-        if st is not None:
-            k.by_name.pop((st.namespace, st.name), None)
-            k.stats.remove_pod(uid)
-
-    def _write_pod_status(self, k: Kubelet, st: _Pod, now: float, *, stopped: bool = False) -> Obj | None:
-        try:
-            entry = self.api.get(self._pods_rt, st.namespace, st.name)
-        except errors.ApiError:
-            return None
-        if entry.obj["metadata"]["uid"] != st.uid:
-            return None
-        spec = entry.obj.get("spec") or {}
-        ip = k.address if spec.get("hostNetwork") else ks.pod_ip(k.cidr, st.host)
-        runs = st.runs or {}
-        status = ks.pod_status(entry.obj, host_ip=k.address, pod_ip=ip if st.runs is not None else None,
-                               started=None if st.runs is None else {n: r.started for n, r in runs.items()},
-                               ready={n: r.ready for n, r in runs.items()},
-                               restarts={n: r.restarts for n, r in runs.items()},
-                               last_state={n: r.last_state for n, r in runs.items() if r.last_state},
-                               container_ids={n: r.id for n, r in runs.items()}, start_time=st.admitted, now=now,
-                               stopped=stopped)
-        written = self.api._write_update(self._pods_rt, entry, {**entry.obj, "status": status}, subresource="status",
-                                         dry_run=False)
-        k.stats.update_pod(written)
-        return written
 
     # -- heartbeats ------------------------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
