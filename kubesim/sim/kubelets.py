@@ -228,8 +228,9 @@ class Kubelets:
                                       dry_run=False)
 
     async def remove_node(self, name: str, *, delete: bool = True) -> None:
-        """Stop the node's kubelet; with `delete`, remove its Node and Lease and the pods bound to it (what the
-        pod garbage collector does for pods of a deleted node)."""
+        """Stop the node's kubelet (its address stops answering); with `delete`, remove its Node and Lease.
+        Once the Node is gone, the pods bound to it go too, as the pod garbage collector deletes the pods of
+        deleted nodes. Without `delete` the Node stays (a crashed machine) and so do its pods."""
         k = self.kubelets.pop(name, None)
         if k is None:
             return
@@ -240,11 +241,12 @@ class Kubelets:
         heapq.heappush(self._free_indexes, k.index)
         if self.node_logs is not None:
             self.node_logs.forget(name)
-        if not delete:
+        if delete:
+            for rt, ns in ((self._leases_rt, ks.LEASE_NAMESPACE), (self._nodes_rt, "")):
+                with contextlib.suppress(errors.ApiError):
+                    self.api.delete(rt, ns, name)
+        if self.api.store.get(self._nodes_rt.storage, "", name) is not None:
             return
-        for rt, ns in ((self._leases_rt, ks.LEASE_NAMESPACE), (self._nodes_rt, "")):
-            with contextlib.suppress(errors.ApiError):
-                self.api.delete(rt, ns, name)
         for e in self.api.list(self._pods_rt, None, ListQuery(field_selector=f"spec.nodeName={name}")).entries:
             with contextlib.suppress(errors.ApiError):
                 self.api.delete(self._pods_rt, e.obj["metadata"]["namespace"], e.obj["metadata"]["name"],

@@ -358,6 +358,12 @@ async def test_remove_node_stops_its_kubelet(tmp_path: Path) -> None:
         again = await c.kubelets.register_node("node-3", capacity=CAPACITY)
         assert again["status"]["addresses"][0]["address"] == url.split("//")[1].split(":")[0]  # the address is reused
 
+        # someone deletes a simulated node's Node (kubectl delete node): its kubelet stops, its pods are collected
+        c.create_pod("orphan", "node-1")
+        await until(lambda: running(c, "orphan"), what="Running")
+        c.api.delete(c.rt("", "nodes"), "", "node-1")
+        await until(lambda: "node-1" not in c.kubelets.kubelets and c.pod("orphan") is None, what="kubelet stopped")
+
 
 async def test_token_check_when_asked_for(tmp_path: Path) -> None:
     async with cluster(tmp_path, authenticate=lambda token: token == "s3cret") as c:
