@@ -8,7 +8,6 @@ scale, eviction, binding, reviews) is in `kubesim.kinds`.
 
 from __future__ import annotations
 
-import copy
 import random
 import re
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 from kubesim import conversion, defaults, errors, kinds, patching, selectors
 from kubesim.resources import STATUS_RESET_ON_CREATE, Registry, ResourceType
-from kubesim.store import Entry, ListResult, Obj, Store, Watcher
+from kubesim.store import Entry, ListResult, Obj, Store, Watcher, copy_json
 
 DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
@@ -244,7 +243,7 @@ class ApiServer:
                       dry_run: bool) -> Obj:
         prev = old.obj
         if subresource == "status":
-            new = copy.deepcopy(prev)
+            new = copy_json(prev)
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
@@ -343,7 +342,7 @@ class ApiServer:
             if grace or finalizers or kinds.defers_deletion(rt, old.obj):
                 return old.obj
         elif finalizers or extra or grace or kinds.defers_deletion(rt, old.obj):
-            new = copy.deepcopy(old.obj)
+            new = copy_json(old.obj)
             new["metadata"]["deletionTimestamp"] = rfc3339(self.clock() + (grace or 0))
             new["metadata"]["deletionGracePeriodSeconds"] = grace or 0
             new["metadata"]["finalizers"] = finalizers + [f for f in extra if f not in finalizers]
@@ -386,7 +385,8 @@ class ApiServer:
     def _decode(self, rt: ResourceType, body: Obj, ns: str) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
-        obj = copy.deepcopy(body)
+        # a shallow copy: apply_defaults makes the one deep copy a write needs, and only metadata is touched first
+        obj = {**body, "metadata": dict(body["metadata"])} if isinstance(body.get("metadata"), dict) else dict(body)
         served = {rt.api_version(v) for v in rt.versions}
         api_version = obj.get("apiVersion") or rt.api_version()
         kind = obj.get("kind") or rt.kind

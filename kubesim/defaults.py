@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from kubesim import selectors
+from kubesim.store import copy_json
 
 Obj = dict[str, Any]
 
@@ -38,7 +39,7 @@ _DNS_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanu
 
 def apply_defaults(obj: Obj, *, api_version: str, kind: str) -> Obj:
     """A defaulted copy of `obj` (read as `api_version`/`kind`); unknown kinds come back unchanged."""
-    out = copy.deepcopy(obj)
+    out = copy_json(obj)
     defaulter = _DEFAULTERS.get((api_version, kind))
     if defaulter is not None:
         defaulter(out)

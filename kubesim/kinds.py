@@ -8,12 +8,11 @@ current, and the scale, eviction and binding subresources and the review APIs ar
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from kubesim import auth, defaults, disruption, errors, patching, reviews, selectors
 from kubesim.resources import ResourceType, crd_resource_types
-from kubesim.store import Obj
+from kubesim.store import Obj, copy_json
 
 if TYPE_CHECKING:
     from kubesim.apiserver import ApiServer
@@ -404,7 +403,7 @@ def update_scale(api: ApiServer, rt: ResourceType, ns: str, name: str, body: Obj
     if not isinstance(replicas, int) or replicas < 0:
         raise errors.invalid("autoscaling", "Scale", name, [("spec.replicas", "FieldValueInvalid",
                              f"Invalid value: {replicas}: must be greater than or equal to 0")])
-    new = copy.deepcopy(entry.obj)
+    new = copy_json(entry.obj)
     _path_set(new, rt.scale.spec_replicas, replicas)
     written = api._write_update(rt, entry, new, subresource=None, dry_run=dry_run)
     return scale_of(rt, written)
@@ -459,7 +458,7 @@ def bind(api: ApiServer, ns: str, name: str, body: Obj) -> Obj:
     node = (pod.get("spec") or {}).get("nodeName")
     if node:
         raise errors.conflict("", "pods/binding", name, f'pod {name} is already assigned to node "{node}"')
-    new = copy.deepcopy(pod)
+    new = copy_json(pod)
     new["spec"]["nodeName"] = target
     status = new.setdefault("status", {})
     conds = [c for c in status.get("conditions") or () if c.get("type") != "PodScheduled"]

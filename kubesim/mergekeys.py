@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubesim.store import copy_json
+
 __all__ = ["NO_META", "FieldMeta", "MergeError", "copy_json", "lookup", "root_type", "strategic_merge"]
 
 
@@ -161,15 +163,6 @@ class MergeError(ValueError):
 
 
 # --- JSON values: copying, Go-style rendering and comparison ------------------------------------------
-
-
-def copy_json(value: Any) -> Any:
-    """A deep copy of a decoded JSON value."""
-    if isinstance(value, dict):
-        return {k: copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_json(v) for v in value]
-    return value
 
 
 _GO_TYPES = {dict: "map[string]interface {}", list: "[]interface {}", bool: "bool", int: "int64", float: "int64",

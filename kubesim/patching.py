@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubesim import mergekeys
-from kubesim.mergekeys import copy_json
+from kubesim.store import copy_json
 
 __all__ = ["JSON_PATCH", "MAX_JSON_PATCH_OPERATIONS", "MERGE_PATCH", "REJECTED", "STRATEGIC_MERGE_PATCH",
            "PatchError", "accepted_patch_types", "apply_patch", "json_merge_patch", "json_patch",

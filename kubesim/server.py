@@ -39,6 +39,7 @@ log = logging.getLogger("kubesim.server")
 JSON = "application/json"
 ADMIN = auth.authenticated_user("kubesim-admin", groups=("system:masters",))
 OPENAPI_V2_PROTOBUF = "application/octet-stream"
+LIST_CHUNK = 1000  # items per write when a list is streamed
 HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping"}
 
 
@@ -71,7 +72,8 @@ class Server:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self.app.on_startup.append(self._start_background)
-        self.app.on_cleanup.append(self._stop_background)
+        # on_shutdown runs before aiohttp waits for open handlers: closing watches there lets them end at once
+        self.app.on_shutdown.append(self._stop_background)
         self._tasks: list[asyncio.Task[None]] = []
         self.watchers: set[Any] = set()
         self.faults = apifaults.ApiFaults()
@@ -236,7 +238,8 @@ class Server:
             if method == "GET":
                 if rp.legacy_watch or q.get("watch") in ("1", "true", "True"):
                     return await self._watch(request, rt, rp.namespace, lq, wanted)
-                return self._list(rt, rp.namespace, lq, rp.version, wanted, q.get("includeObject"))
+                return await self._list(request, rt, rp.namespace, lq, rp.version, wanted,
+                                        q.get("includeObject"))
             if method == "POST":
                 body, warnings = await self._checked_body(request, rt, rp.version, "CreateOptions")
                 created = api.create(rt, ns, body, dry_run=dry_run, user=user)
@@ -387,8 +390,8 @@ class Server:
         obj, raw = self.api.serve_entry(rt, entry, version)
         return web.Response(body=raw if raw is not None else dumps(obj), content_type=JSON)
 
-    def _list(self, rt: ResourceType, ns: str | None, lq: ListQuery, version: str, wanted: negotiation.Wanted,
-              include_object: str | None) -> web.Response:
+    async def _list(self, request: web.Request, rt: ResourceType, ns: str | None, lq: ListQuery, version: str,
+                    wanted: negotiation.Wanted, include_object: str | None) -> web.StreamResponse:
         result = self.api.list(rt, ns, lq)
         meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
@@ -409,7 +412,19 @@ class Server:
         for e in result.entries:
             obj, raw = self.api.serve_entry(rt, e, version)
             parts.append(raw if raw is not None else dumps(obj))
-        return web.Response(body=b"".join((head, b",".join(parts), b"]}")), content_type=JSON)
+        if len(parts) <= LIST_CHUNK:
+            return web.Response(body=b"".join((head, b",".join(parts), b"]}")), content_type=JSON)
+        # a big list goes out in chunks of stored JSON: no copy of the whole body is ever built
+        resp = web.StreamResponse(headers={"Content-Type": JSON})
+        resp.content_length = len(head) + sum(map(len, parts)) + len(parts) - 1 + 2
+        await resp.prepare(request)
+        await resp.write(head)
+        for i in range(0, len(parts), LIST_CHUNK):
+            chunk = b",".join(parts[i:i + LIST_CHUNK])
+            await resp.write(chunk if i == 0 else b"," + chunk)
+        await resp.write(b"]}")
+        await resp.write_eof()
+        return resp
 
     async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None, lq: ListQuery,
                      wanted: negotiation.Wanted) -> web.StreamResponse:
