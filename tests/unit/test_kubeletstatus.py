@@ -200,3 +200,31 @@ def test_pod_created_with_node_name_gets_pod_scheduled() -> None:
 def test_readiness_delay() -> None:
     assert ks.readiness_delay({"name": "a"}) == 0
     assert ks.readiness_delay({"name": "a", "readinessProbe": {"initialDelaySeconds": 5}}) == 5
+
+
+def test_node_lifecycle_marks_a_silent_node_and_clears_it_on_return() -> None:
+    """NodeLifecycle over an in-memory ApiServer with our own clock: nothing within the grace period, Unknown
+    and unreachable taints after it, taints gone once the kubelet posts Ready and renews again; a Node
+    without a Lease is never touched."""
+    from kubesim.apiserver import ApiServer
+    from kubesim.sim.nodelifecycle import NodeLifecycle
+
+    api = ApiServer(clock=lambda: T0)
+    nodes, leases = api.registry.get("", "nodes"), api.registry.get("coordination.k8s.io", "leases")
+    node = api.create(nodes, "", _node())
+    api.create(nodes, "", {**_node(), "metadata": {"name": "no-kubelet"}})
+    api.create(leases, "kube-node-lease", ks.lease_object("n1", node_uid=node["metadata"]["uid"], now=T0))
+    lifecycle = NodeLifecycle(api, grace_period_s=50)
+    assert lifecycle.monitor(T0) == [] and lifecycle.monitor(T0 + 49) == []
+    assert lifecycle.monitor(T0 + 51) == [("n1", "stopped posting status")]
+    marked = api.get(nodes, "", "n1").obj
+    assert {c["status"] for c in marked["status"]["conditions"]} == {"Unknown"}
+    assert [(t["key"], t["effect"]) for t in marked["spec"]["taints"]] == [(ks.UNREACHABLE, "NoSchedule"),
+                                                                          (ks.UNREACHABLE, "NoExecute")]
+    assert lifecycle.monitor(T0 + 60) == []  # already marked
+    entry = api.get(nodes, "", "n1")
+    api._write_update(nodes, entry, {**entry.obj, "status": ks.heartbeat_status(entry.obj["status"], T0 + 61)},
+                      subresource="status", dry_run=False)
+    assert lifecycle.monitor(T0 + 62) == [("n1", "healthy")]
+    assert "taints" not in api.get(nodes, "", "n1").obj["spec"]
+    assert "taints" not in api.get(nodes, "", "no-kubelet").obj["spec"]
