@@ -28,7 +28,7 @@ integration: venv
 	$(BIN)/pytest -m integration
 
 demo: venv
-	$(BIN)/kubescale sim --kubeconfig-out .kubesim/kubeconfig --hint
+	$(BIN)/kubescale sim --scenario small --kubeconfig-out .kubesim/kubeconfig --hint
 
 bench: venv
 	$(BIN)/python bench/run.py

@@ -10,9 +10,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from kubesim.app import KubeSim, SimConfig, run_forever
 from kubesim.server import ServingOptions
+from kubesim.sim import scenario
+from kubesim.sim.simulation import SimulationOptions
 
 
 def _sim_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,15 +34,40 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--watch-bookmark-interval", type=float, default=30.0, metavar="SECONDS",
                    help="how often watches with allowWatchBookmarks get a BOOKMARK")
     p.add_argument("--hint", action="store_true", help="print what a newcomer can try next")
+    sim = p.add_argument_group("simulation layers (controllers, scheduler, kubelets, load, cloud)")
+    sim.add_argument("--no-sim", action="store_true", help="serve the API alone, without simulation layers")
+    sim.add_argument("--scenario", metavar="NAME|FILE",
+                     help=f"run a scenario: a file, or one shipped ({', '.join(scenario.shipped_scenarios())})")
+    sim.add_argument("--nodes", type=int, default=0, help="without a scenario: a uniform cluster of N nodes")
+    sim.add_argument("--pods-per-node", type=int, default=0, help="... with about this many pods per node")
+    sim.add_argument("--kubelet-http", action="store_true", help="simulated kubelets serve plain HTTP, not HTTPS")
+    sim.add_argument("--kubelet-port", type=int, default=10250,
+                     help="port of every simulated kubelet (each has its own 127.x.y.z address); 0: ephemeral")
+    sim.add_argument("--data-dir", help="kubelet CA and node logs (default: next to the kubeconfig)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of every random choice the simulation makes")
     p.set_defaults(func=_run_sim)
 
 
 def _run_sim(args: argparse.Namespace) -> int:
+    simulation = None
+    if not args.no_sim:
+        try:
+            loaded = scenario.load_scenario(args.scenario) if args.scenario else None
+        except scenario.ScenarioError as e:
+            print(f"kubescale sim: {e}", file=sys.stderr)
+            return 2
+        if args.nodes < 0 or args.pods_per_node < 0:
+            print("kubescale sim: --nodes and --pods-per-node must not be negative", file=sys.stderr)
+            return 2
+        simulation = SimulationOptions(
+            scenario=loaded, nodes=args.nodes, pods_per_node=args.pods_per_node, kubelet_http=args.kubelet_http,
+            kubelet_port=args.kubelet_port, seed=args.seed,
+            data_dir=args.data_dir or str(Path(args.kubeconfig_out).parent))
     config = SimConfig(
         listen=args.listen, tls=args.tls, token_file=args.token_file,
         authorization_policy_file=args.authorization_policy_file, kubeconfig_out=args.kubeconfig_out,
         state_file=args.state_file, pki_dir=args.pki_dir, watch_cache_size=args.default_watch_cache_size,
-        serving=ServingOptions(bookmark_interval_s=args.watch_bookmark_interval),
+        serving=ServingOptions(bookmark_interval_s=args.watch_bookmark_interval), simulation=simulation,
     )
     try:
         config.host_port  # noqa: B018 - validates --listen before anything starts

@@ -24,6 +24,8 @@ from kubesim import auth
 from kubesim.apiserver import ApiServer
 from kubesim.resources import Registry, crd_resource_types
 from kubesim.server import Server, ServingOptions
+from kubesim.sim.control import Control
+from kubesim.sim.simulation import Simulation, SimulationOptions
 from kubesim.store import Entry, Store, dumps
 
 log = logging.getLogger("kubesim")
@@ -39,6 +41,7 @@ class SimConfig:
     state_file: str | None = None
     pki_dir: str | None = None
     watch_cache_size: int = 10_000
+    simulation: SimulationOptions | None = None  # None: the API server alone
     serving: ServingOptions = field(default_factory=ServingOptions)
 
     @property
@@ -71,6 +74,7 @@ class KubeSim:
         self.runner: web.AppRunner | None = None
         self.url = ""
         self.ca_file: str | None = None
+        self.simulation: Simulation | None = None
 
     @property
     def pki_dir(self) -> Path:
@@ -110,9 +114,16 @@ class KubeSim:
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{'https' if ctx else 'http'}://{shown}:{actual}"
         write_kubeconfig(self.config.kubeconfig_out, server=self.url, ca_file=self.ca_file, token=self.admin_token)
+        if self.config.simulation is not None:
+            self.simulation = Simulation(self.api, self.server, self.config.simulation)
+            await self.simulation.start()
+            self.server.control = Control(self.simulation)
         return self.url
 
     async def stop(self) -> None:
+        if self.simulation is not None:
+            self.server.control = None
+            await self.simulation.stop()
         if self.config.state_file:
             save_state(self.api, self.config.state_file)
         if self.runner is not None:

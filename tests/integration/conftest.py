@@ -41,11 +41,14 @@ class Sim:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
 
-def start_sim(workdir: Path, extra: Sequence[str] = (), timeout: float = 30) -> Sim:
+def start_sim(workdir: Path, extra: Sequence[str] = (), timeout: float = 60, *, layers: bool = False) -> Sim:
+    """`kubescale sim` as a subprocess: the API server alone, or with the simulation layers (`layers`), whose
+    kubelets then listen on ephemeral ports so that several kubesims can run side by side."""
     workdir.mkdir(parents=True, exist_ok=True)
     kubeconfig = workdir / "kubeconfig"
+    sim_flags = ["--kubelet-port", "0"] if layers else ["--no-sim"]
     cmd = [sys.executable, "-m", "kubescale.cli", "sim", "--listen", "127.0.0.1:0",
-           "--kubeconfig-out", str(kubeconfig), *extra]
+           "--kubeconfig-out", str(kubeconfig), *sim_flags, *extra]
     log = open(workdir / "kubesim.log", "w")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     deadline = time.monotonic() + timeout

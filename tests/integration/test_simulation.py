@@ -1,0 +1,165 @@
+"""The whole simulated cluster as `kubescale sim --scenario` runs it: nodes from the cloud, workloads
+scheduled and running on kubelets that serve real metrics, the control API for node groups, faults and
+node logs."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.conftest import Sim, start_sim, stop_sim
+
+SCENARIO = """
+name: tiny
+seed: 7
+settings:
+  kubeletStartDelay: 0.2s
+  podReadyDelay: 0.2s
+nodeGroups:
+  - name: pool
+    minSize: 1
+    maxSize: 4
+    size: 1
+    provisioningDelay: 1s
+    instance:
+      capacity: {cpu: "2", memory: 8Gi, pods: "110"}
+workloads:
+  - name: web
+    replicas: 3
+    containers:
+      - name: web
+        requests: {cpu: 800m, memory: 128Mi}
+        limits: {cpu: "1", memory: 256Mi}
+    load:
+      curve: 0.9
+"""
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def control(sim: Sim, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    req = urllib.request.Request(f"{sim.url}/kubesim/v1/{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    d = tmp_path_factory.mktemp("cluster")
+    (d / "tiny.yaml").write_text(SCENARIO)
+    s = start_sim(d, ["--scenario", str(d / "tiny.yaml")], layers=True)
+    yield s
+    stop_sim(s)
+
+
+def pods(sim: Sim) -> list[dict]:
+    return sim.kubectl_json("get", "pods", "-l", "app=web")["items"]
+
+
+def test_workload_runs_and_overflow_waits_for_a_node(cluster: Sim) -> None:
+    # 3 x 800m on one 2-CPU node: two run, the third is Unschedulable
+    def settled() -> Any:
+        ps = pods(cluster)
+        running = [p for p in ps if p["status"].get("phase") == "Running"]
+        pending = [p for p in ps if p["status"].get("phase") == "Pending"
+                   and any(c.get("reason") == "Unschedulable" for c in p["status"].get("conditions", []))]
+        return (running, pending) if len(running) == 2 and len(pending) == 1 else None
+
+    _running, pending = wait_for("2 running, 1 unschedulable", settled)
+    msg = next(c["message"] for c in pending[0]["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert msg.startswith("0/1 nodes are available: 1 Insufficient cpu.")
+    status, group = control(cluster, "POST", "nodegroups/pool/increase", {"delta": 1})
+    assert status == 200 and group["targetSize"] == 2
+    wait_for("a second node", lambda: len(cluster.kubectl_json("get", "nodes")["items"]) == 2)
+    wait_for("all 3 running", lambda: sum(p["status"].get("phase") == "Running" for p in pods(cluster)) == 3)
+    dep = cluster.kubectl_json("get", "deployment", "web")
+    wait_for("deployment available", lambda: cluster.kubectl_json("get", "deployment", "web")["status"].get(
+        "availableReplicas") == 3)
+    assert dep["spec"]["replicas"] == 3
+
+
+def _scrape(url: str, ca: str | None) -> str:
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
+    with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
+        return r.read().decode()
+
+
+def test_kubelet_serves_metrics_that_follow_the_load(cluster: Sim) -> None:
+    wait_for("all 3 running", lambda: sum(p["status"].get("phase") == "Running" for p in pods(cluster)) == 3,
+             timeout=60)
+    pod = next(p for p in pods(cluster) if p["status"].get("phase") == "Running")
+    node = cluster.kubectl_json("get", "node", pod["spec"]["nodeName"])
+    ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    ca = str(Path(cluster.kubeconfig).parent / "pki" / "kubelet-ca.crt")
+    url = f"https://{ip}:{port}/metrics/resource"
+
+    def cpu() -> tuple[float, float]:
+        for fam in text_string_to_metric_families(_scrape(url, ca)):
+            for s in fam.samples:
+                if s.name == "container_cpu_usage_seconds_total" and s.labels["pod"] == pod["metadata"]["name"]:
+                    return s.value, s.timestamp
+        raise AssertionError("no sample for the pod")
+
+    time.sleep(2)  # let every replica be Ready so the demand is split three ways
+    v1, t1 = cpu()
+    # like cAdvisor, a kubelet refreshes its samples every housekeeping interval (10 s), each with its own time
+    v2, t2 = wait_for("a fresh sample", lambda: (s := cpu())[1] != t1 and s, timeout=30)
+    rate = (v2 - v1) / (t2 - t1)  # the parser gives sample timestamps in seconds
+    assert rate == pytest.approx(0.9 / 3, rel=0.05)
+
+
+def test_control_api_faults_and_node_logs(cluster: Sim) -> None:
+    node = cluster.kubectl_json("get", "nodes")["items"][0]
+    name = node["metadata"]["name"]
+    ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    ca = str(Path(cluster.kubeconfig).parent / "pki" / "kubelet-ca.crt")
+    status, _ = control(cluster, "POST", f"nodes/{name}/faults", {"kind": "http500"})
+    assert status == 201
+    with pytest.raises(urllib.error.HTTPError) as e:
+        _scrape(f"https://{ip}:{port}/metrics/resource", ca)
+    assert e.value.code == 500
+    assert control(cluster, "DELETE", f"nodes/{name}/faults")[0] == 200
+    assert "node_cpu_usage_seconds_total" in _scrape(f"https://{ip}:{port}/metrics/resource", ca)
+    status, logged = control(cluster, "POST", f"nodes/{name}/log", {"problem": "oom_kill"})
+    assert status == 201 and Path(logged["file"]).read_text().count("Killed process") >= 1
+    status, body = control(cluster, "POST", "nodes/ghost/faults", {"kind": "http500"})
+    assert status == 404 and body["kind"] == "Status"
+    status, body = control(cluster, "POST", f"nodes/{name}/faults", {"kind": "meltdown"})
+    assert status == 400 and "unknown kubelet fault 'meltdown'" in body["message"]
+    status, body = control(cluster, "PATCH", "nodegroups/pool", {"targetSize": 99})
+    assert status == 422 and "outside [1, 4]" in body["message"]
+
+
+def test_api_faults_are_seen_by_clients(cluster: Sim) -> None:
+    assert control(cluster, "PUT", "apifaults", {"writeConflictRate": 1.0})[0] == 200
+    try:
+        out = cluster.kubectl("create", "configmap", "under-fault", check=False)
+        assert out.returncode != 0 and "the object has been modified" in out.stderr
+    finally:
+        control(cluster, "PUT", "apifaults", {"writeConflictRate": 0.0})
+    cluster.kubectl("create", "configmap", "under-fault")
