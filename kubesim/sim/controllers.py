@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 from collections.abc import Callable
@@ -52,6 +53,7 @@ class Controllers:
         self.owner_of: dict[tuple[str, Key], tuple[str, str, str]] = {}
         self.orphans: dict[tuple[str, str], set[str]] = {}
         self.rs_by_ns: dict[str, set[str]] = {}
+        self._node_fingerprints: dict[str, str] = {}
         self.syncs = Syncs(self)
         self.queues: dict[str, WorkQueue[Key]] = {
             "deployments": WorkQueue(self.syncs.deployment, name="deployment", before=self.drain),
@@ -189,6 +191,17 @@ class Controllers:
                     self.queues["deployments"].add(_key(d))
 
     def _on_node(self, typ: str, node: Obj) -> None:
+        """Node additions, removals and changes of what eligibility reads (labels, taints) concern every
+        DaemonSet; heartbeats and other status updates do not (shouldIgnoreNodeUpdate)."""
+        name = wd.meta(node)["name"]
+        if typ == DELETED:
+            self._node_fingerprints.pop(name, None)
+        else:
+            fingerprint = json.dumps([wd.meta(node).get("labels"), (node.get("spec") or {}).get("taints")],
+                                     sort_keys=True)
+            if self._node_fingerprints.get(name) == fingerprint:
+                return
+            self._node_fingerprints[name] = fingerprint
         for ds in self.informers["daemonsets"].values():
             self.queues["daemonsets"].add(_key(ds))
 

@@ -46,8 +46,8 @@ class DaemonSetActions:
 
 # -- node eligibility ------------------------------------------------------------------------------------------
 def with_daemon_tolerations(spec: Obj) -> Obj:
-    """AddOrUpdateDaemonPodTolerations on a copy of a pod spec."""
-    spec = copy.deepcopy(spec)
+    """AddOrUpdateDaemonPodTolerations on a (shallow) copy of a pod spec."""
+    spec = dict(spec)
     wanted = list(_DAEMON_TOLERATIONS) + ([_HOST_NETWORK_TOLERATION] if spec.get("hostNetwork") else [])
     tolerations = list(spec.get("tolerations") or ())
     for key, effect in wanted:
@@ -124,9 +124,15 @@ def fits_node_affinity(pod_spec: Obj, node: Obj) -> bool:
     return any(node_selector_term_matches(t, node) for t in required.get("nodeSelectorTerms") or ())
 
 
-def should_run(ds: Obj, node: Obj) -> tuple[bool, bool]:
-    """NodeShouldRunDaemonPod: (should run a new daemon pod, should keep an existing one running)."""
-    spec = with_daemon_tolerations(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
+def daemon_pod_spec(ds: Obj) -> Obj:
+    """The template's pod spec with the daemon tolerations (what eligibility is judged on)."""
+    return with_daemon_tolerations(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
+
+
+def should_run(ds: Obj, node: Obj, *, pod_spec: Obj | None = None) -> tuple[bool, bool]:
+    """NodeShouldRunDaemonPod: (should run a new daemon pod, should keep an existing one running).
+    `pod_spec` is `daemon_pod_spec(ds)` when the caller already has it."""
+    spec = daemon_pod_spec(ds) if pod_spec is None else pod_spec
     node_name = wd.meta(node).get("name")
     if spec.get("nodeName") and spec["nodeName"] != node_name:
         return False, False
@@ -211,20 +217,23 @@ def daemonset_plan(ds: Obj, nodes: Iterable[Obj], pods: Iterable[Obj], now: floa
         gone = wd.phase(pod) in ("Succeeded", "Failed") and wd.meta(pod).get("deletionTimestamp")
         if node is not None and not gone:
             by_node.setdefault(node, []).append(pod)
+    pod_spec = daemon_pod_spec(ds)
+    eligible = {wd.meta(n)["name"]: should_run(ds, n, pod_spec=pod_spec) for n in nodes}
     pod_hash = current_hash(ds)
     create_on: list[str] = []
     delete: list[str] = []
     events: list[tuple[str, str, str]] = []
     if not wd.meta(ds).get("deletionTimestamp"):
         for node in nodes:
-            _manage_node(ds, node, by_node.get(wd.meta(node)["name"], []), create_on, delete, events)
+            name = wd.meta(node)["name"]
+            _manage_node(name, eligible[name], by_node.get(name, []), create_on, delete, events)
         known = {wd.meta(n)["name"] for n in nodes}
         delete += [wd.meta(p)["name"] for n, ps in sorted(by_node.items()) if n not in known for p in ps
                    if not (p.get("spec") or {}).get("nodeName")]
         strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
         if not create_on and not delete and strategy.get("type", "RollingUpdate") == "RollingUpdate":
-            delete += _rolling_update(ds, nodes, by_node, pod_hash, now)
-    status = _status(ds, nodes, by_node, pod_hash, now)
+            delete += _rolling_update(ds, eligible, by_node, pod_hash, now)
+    status = _status(ds, eligible, by_node, pod_hash, now)
     min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
     requeue = None
     if min_ready > 0 and status["numberReady"] != status.get("numberAvailable", 0):
@@ -236,11 +245,10 @@ def daemonset_plan(ds: Obj, nodes: Iterable[Obj], pods: Iterable[Obj], now: floa
         events=tuple(events), status=status, requeue_after_s=requeue)
 
 
-def _manage_node(ds: Obj, node: Obj, pods: list[Obj], create_on: list[str], delete: list[str],
+def _manage_node(name: str, eligible: tuple[bool, bool], pods: list[Obj], create_on: list[str], delete: list[str],
                  events: list[tuple[str, str, str]]) -> None:
     """podsShouldBeOnNode (without surge)."""
-    run, keep = should_run(ds, node)
-    name = wd.meta(node)["name"]
+    run, keep = eligible
     if run and not pods:
         create_on.append(name)
     elif keep:
@@ -263,12 +271,13 @@ def _manage_node(ds: Obj, node: Obj, pods: list[Obj], create_on: list[str], dele
         delete += [wd.meta(p)["name"] for p in pods if not wd.meta(p).get("deletionTimestamp")]
 
 
-def _rolling_update(ds: Obj, nodes: list[Obj], by_node: dict[str, list[Obj]], pod_hash: str, now: float) -> list[str]:
+def _rolling_update(ds: Obj, eligible: dict[str, tuple[bool, bool]], by_node: dict[str, list[Obj]], pod_hash: str,
+                    now: float) -> list[str]:
     """rollingUpdate without surge: replace old pods while at most maxUnavailable nodes lack an available one."""
     spec = ds.get("spec") or {}
     min_ready = int(spec.get("minReadySeconds") or 0)
     generation = template_generation(ds)
-    desired = sum(1 for n in nodes if should_run(ds, n)[0])
+    desired = sum(1 for run, _ in eligible.values() if run)
     rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
     max_unavailable = wd.scaled_value(rolling.get("maxUnavailable", 1), desired, round_up=True)
     unavailable = 0
@@ -291,14 +300,14 @@ def _rolling_update(ds: Obj, nodes: list[Obj], by_node: dict[str, list[Obj]], po
     return replace + candidates[:room]
 
 
-def _status(ds: Obj, nodes: list[Obj], by_node: dict[str, list[Obj]], pod_hash: str, now: float) -> Obj:
+def _status(ds: Obj, eligible: dict[str, tuple[bool, bool]], by_node: dict[str, list[Obj]], pod_hash: str,
+            now: float) -> Obj:
     """updateDaemonSetStatus, serialized with Go's omitempty."""
     min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
     generation = template_generation(ds)
     desired = current = misscheduled = ready = available = updated = 0
-    for node in nodes:
-        run, _ = should_run(ds, node)
-        pods = by_node.get(wd.meta(node)["name"]) or []
+    for name, (run, _) in eligible.items():
+        pods = by_node.get(name) or []
         if run:
             desired += 1
             if not pods:

@@ -147,7 +147,7 @@ class GarbageCollector:
         for owner in owners:
             self.dependents.setdefault(owner, set()).add(uid)
         self.nodes[uid] = _Node(rt, m.get("namespace", ""), m["name"], owners)
-        if owners and (old is None or old.owners != owners or any(o not in self.nodes for o in owners)):
+        if owners and ((old is not None and old.owners != owners) or any(o not in self.nodes for o in owners)):
             self.queue.add(("attempt", uid))
         if m.get("deletionTimestamp") and {ORPHAN, FOREGROUND} & set(m.get("finalizers") or ()):
             self.queue.add(("owner", uid))

@@ -265,17 +265,57 @@ async def test_a_daemonset_runs_one_pod_per_eligible_node(cluster: Cluster) -> N
     c.api.delete(c.rt("nodes"), "", "n4")
     c.settle()
     assert targets() == ["n1", "n3"]
+    # a heartbeat does not concern the DaemonSet; a taint does
+    c.patch("nodes", "n1", {"status": {"conditions": [{"type": "Ready", "status": "True",
+                                                         "lastHeartbeatTime": wd.rfc3339(T0)}]}}, status=True, ns="")
+    c.ctl.drain()
+    assert len(c.ctl.queues["daemonsets"]) == 0
+    c.patch("nodes", "n1", {"spec": {"taints": [{"key": "gone", "effect": "NoExecute"}]}}, ns="")
+    c.settle()
+    assert targets() == ["n3"]
+
+
+def recorder_and_events(now: list[float]) -> tuple[EventRecorder, Obj, Any]:
+    api = ApiServer(seed=3)
+    rec = EventRecorder(api, clock=lambda: now[0])
+    ns_rt = api.registry.get("", "namespaces")
+    obj = api.get(ns_rt, "", "default").obj
+    obj = {**obj, "metadata": {**obj["metadata"], "namespace": "default"}}
+    ev_rt = api.registry.get("", "events")
+    return rec, obj, lambda: sorted((e.obj for e in api.list(ev_rt, "default").entries),
+                                    key=lambda e: e["metadata"]["name"])
 
 
 async def test_repeated_events_are_counted_on_one_event() -> None:
-    api = ApiServer(seed=3)
-    rec = EventRecorder(api, clock=lambda: T0)
-    ns_rt = api.registry.get("", "namespaces")
-    obj = api.get(ns_rt, "", "default").obj
+    now = [T0]
+    rec, obj, events = recorder_and_events(now)
     for _ in range(3):
-        rec.event({**obj, "metadata": {**obj["metadata"], "namespace": "default"}}, "Warning", "Boom", "it broke",
-                  component="test")
-    ev_rt = api.registry.get("", "events")
-    (ev,) = [e.obj for e in api.list(ev_rt, "default").entries]
+        rec.event(obj, "Warning", "Boom", "it broke", component="test")
+        now[0] += 1
+    (ev,) = events()
     assert (ev["count"], ev["source"], ev["reportingComponent"], ev["type"]) == (3, {"component": "test"}, "test",
                                                                                "Warning")
+    assert (ev["firstTimestamp"], ev["lastTimestamp"]) == (wd.rfc3339(T0), wd.rfc3339(T0 + 2))
+
+
+async def test_similar_events_are_combined_from_the_tenth_message() -> None:
+    now = [T0]
+    rec, obj, events = recorder_and_events(now)
+    for i in range(12):
+        rec.event(obj, "Normal", "SuccessfulCreate", f"Created pod: p{i}", component="test")
+    got = events()
+    assert [e["message"] for e in got[:9]] == [f"Created pod: p{i}" for i in range(9)]
+    assert (got[9]["message"], got[9]["count"], len(got)) == ("(combined from similar events): Created pod: p11", 3,
+                                                              10)
+
+
+async def test_the_spam_filter_allows_a_burst_then_one_per_five_minutes() -> None:
+    now = [T0]
+    rec, obj, events = recorder_and_events(now)
+    for i in range(30):
+        rec.event(obj, "Normal", f"Reason{i}", "m", component="test")
+    assert len(events()) == 25
+    now[0] += 301
+    rec.event(obj, "Normal", "Later", "m", component="test")
+    rec.event(obj, "Normal", "TooSoon", "m", component="test")
+    assert [e["reason"] for e in events()][-1] == "Later" and len(events()) == 26
