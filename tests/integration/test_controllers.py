@@ -189,6 +189,16 @@ async def test_deployment_scale_rollout_and_deletion_through_kubectl(harness: Ha
     events = await h.kubectl("get", "events", "--field-selector", "involvedObject.kind=Deployment")
     assert f"Scaled down replica set web-{pod_hash} from" in events
 
+    # kubectl rollout undo brings the first template back: the first ReplicaSet becomes revision 3
+    async with kubelet(h):
+        await h.kubectl("rollout", "undo", "deployment/web")
+        assert "successfully rolled out" in await h.kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    first = next(r for r in h.objects("apps", "replicasets") if r["metadata"]["name"] == f"web-{pod_hash}")
+    assert first["spec"]["replicas"] == 5
+    assert first["metadata"]["annotations"][revision] == "3"
+    assert first["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
+    assert {c["image"] for p in await pods() for c in p["spec"]["containers"]} == {"nginx:1.27"}
+
     # deleting the Deployment (background propagation) takes its ReplicaSets and Pods with it
     await h.kubectl("delete", "deployment", "web")
 

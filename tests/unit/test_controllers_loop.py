@@ -183,6 +183,20 @@ async def test_deleting_a_deployment_removes_its_replicasets_and_pods(cluster: C
     assert all(p.startswith("other-") for p in c.names("pods")) and len(c.names("pods")) == 1
 
 
+async def test_foreground_deletion_removes_pods_then_replicasets_then_the_deployment(cluster: Cluster) -> None:
+    c = cluster
+    c.create("deployments", deployment())
+    c.settle()
+    c.api.delete(c.rt("deployments"), "default", "web", {"propagationPolicy": "Foreground"})
+    d = c.get("deployments", "web")
+    assert d["metadata"]["finalizers"] == ["foregroundDeletion"] and d["metadata"]["deletionTimestamp"]
+    order: list[str] = []
+    c.api.write_hooks.append(lambda rt, ns, old, new: order.append(old["kind"]) if new is None and old else None)
+    c.settle()
+    assert not c.list("deployments") and not c.list("replicasets") and not c.list("pods")
+    assert order == ["Pod", "Pod", "Pod", "ReplicaSet", "Deployment"]
+
+
 async def test_orphaning_keeps_replicasets_and_pods_and_a_new_deployment_adopts_them(cluster: Cluster) -> None:
     c = cluster
     c.create("deployments", deployment())
