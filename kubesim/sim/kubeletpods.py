@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,7 +144,11 @@ class PodLifecycle:
             self._drop(k, previous)
         st = k.pods.get(uid)
         if meta.get("deletionTimestamp"):
-            if st is not None and not st.terminating:
+            if st is None:  # nothing runs for it here: nothing to wait for
+                with contextlib.suppress(errors.ApiError):
+                    self.api.delete(self._pods_rt, meta["namespace"], meta["name"],
+                                    {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}})
+            elif not st.terminating:
                 st.terminating = True
                 grace = meta.get("deletionGracePeriodSeconds")
                 grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30) if grace is None else grace
@@ -152,7 +157,7 @@ class PodLifecycle:
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return
         if st is None:
-            st = self._admit(k, pod, now)
+            st = self._adopt(k, pod) or self._admit(k, pod, now)
             if st is None:
                 return
         else:
@@ -161,6 +166,40 @@ class PodLifecycle:
         if at is not None and at != st.evict_at:
             st.evict_at = at
             self._timer(at, "evict", k, uid)
+
+    def _adopt(self, k: Kubelet, pod: Obj) -> PodState | None:
+        """A pod already Running here (kubesim restarted from its state file): carry on from its status."""
+        meta, status = pod["metadata"], pod.get("status") or {}
+        names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or ()]
+        statuses = {cs.get("name"): cs for cs in status.get("containerStatuses") or ()}
+        if status.get("phase") != "Running" or set(statuses) != set(names):
+            return None
+        runs = {}
+        for n in names:
+            cs = statuses[n]
+            started = ks.parse_time(((cs.get("state") or {}).get("running") or {}).get("startedAt"))
+            cid = (cs.get("containerID") or "").rpartition("://")[2]
+            if started is None or not cid:
+                return None
+            runs[n] = Run(started, cid, bool(cs.get("ready")), int(cs.get("restartCount") or 0),
+                          cs.get("lastState") or None)
+        net = ipaddress.IPv4Network(k.cidr)
+        try:
+            host = int(ipaddress.IPv4Address(status.get("podIP") or "")) - int(net.network_address)
+        except ipaddress.AddressValueError:
+            return None
+        if not 2 <= host <= 254 or any(p.host == host for p in k.pods.values()):
+            return None
+        st = PodState(meta["uid"], meta["namespace"], meta["name"], host,
+                      ks.parse_time(status.get("startTime")) or min(r.started for r in runs.values()), runs=runs)
+        k.pods[st.uid] = st
+        k.by_name[(st.namespace, st.name)] = st.uid
+        if status.get("hostIP") != k.address:
+            pod = self.write_status(k, st, self.clock()) or pod
+        k.stats.add_pod(pod, sandbox_id=ks.runtime_id(st.uid, "sandbox"),
+                        container_ids={n: r.id for n, r in runs.items()},
+                        started={n: r.started for n, r in runs.items()}, start_time=st.admitted)
+        return st
 
     def _admit(self, k: Kubelet, pod: Obj, now: float) -> PodState | None:
         meta = pod["metadata"]

@@ -371,3 +371,27 @@ async def test_token_check_when_asked_for(tmp_path: Path) -> None:
         status, _text = await c.get("node-1", "/metrics/resource", headers={"Authorization": "Bearer s3cret"})
         assert status == 200
         assert (await c.get("node-1", "/nope", headers={"Authorization": "Bearer s3cret"}))[0] == 404
+
+
+async def test_a_running_pod_is_adopted_not_restarted(tmp_path: Path) -> None:
+    """As after kubesim restarts from its state file: a pod already Running on a node keeps its containers."""
+    async with cluster(tmp_path) as c:
+        pods = c.rt("", "pods")
+        c.create_pod("survivor", "node-9")  # node-9 has no kubelet yet
+        entry = c.api.get(pods, "default", "survivor")
+        started = ks.rfc3339(time.time() - 3600)
+        status = {**entry.obj["status"], "phase": "Running", "hostIP": "127.9.9.9", "podIP": "10.128.2.7",
+                  "startTime": started, "conditions": [{"type": "Ready", "status": "True"}],
+                  "containerStatuses": [{"name": "app", "ready": True, "restartCount": 2, "image": "nginx",
+                                         "containerID": f"containerd://{'e' * 64}",
+                                         "state": {"running": {"startedAt": started}}}]}
+        c.api.update(pods, "default", "survivor", {**entry.obj, "status": status}, subresource="status")
+        await c.kubelets.register_node("node-9", capacity=CAPACITY)  # the third kubelet: 10.128.2.0/24
+        k = c.kubelets.kubelet("node-9")
+        pod = await until(lambda: (p := c.pod("survivor")) and p["status"]["hostIP"] == k.address and p,
+                          what="adopted")
+        [cs] = pod["status"]["containerStatuses"]
+        assert (cs["containerID"], cs["restartCount"], pod["status"]["podIP"]) == (
+            f"containerd://{'e' * 64}", 2, "10.128.2.7")
+        s = _sample(await c.scrape("node-9"), "container_cpu_usage_seconds", pod="survivor")
+        assert s.value == pytest.approx(CPU * 3600, rel=0.01)
