@@ -163,3 +163,55 @@ def test_api_faults_are_seen_by_clients(cluster: Sim) -> None:
     finally:
         control(cluster, "PUT", "apifaults", {"writeConflictRate": 0.0})
     cluster.kubectl("create", "configmap", "under-fault")
+
+
+def test_prometheus_scrapes_kubelets_and_rates_follow_the_load(cluster: Sim, tmp_path: Path) -> None:
+    """Debian's Prometheus has no Kubernetes discovery (see test_prometheus_sd), so its targets are listed
+    statically here; what is checked is that real Prometheus scrapes the kubelets' /metrics/app and
+    /metrics/cadvisor over HTTPS and that rate() of the app counter is the load model's request rate."""
+    import subprocess
+
+    import yaml
+
+    from tests.integration.test_prometheus_sd import PROMETHEUS, free_port
+
+    wait_for("pods running", lambda: sum(p["status"].get("phase") == "Running" for p in pods(cluster)) >= 2,
+             timeout=60)
+    targets = []
+    for node in cluster.kubectl_json("get", "nodes")["items"]:
+        ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+        targets.append(f"{ip}:{node['status']['daemonEndpoints']['kubeletEndpoint']['Port']}")
+    tls = {"ca_file": str(Path(cluster.kubeconfig).parent / "pki" / "kubelet-ca.crt")}
+    cfg = {"global": {"scrape_interval": "1s"}, "scrape_configs": [
+        {"job_name": "app", "scheme": "https", "metrics_path": "/metrics/app", "tls_config": tls,
+         "static_configs": [{"targets": targets}]},
+        {"job_name": "cadvisor", "scheme": "https", "metrics_path": "/metrics/cadvisor", "tls_config": tls,
+         "static_configs": [{"targets": targets}]},
+    ]}
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+    port = free_port()
+    with open(tmp_path / "prometheus.log", "w") as log:
+        proc = subprocess.Popen([PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
+                                 f"--web.listen-address=127.0.0.1:{port}",
+                                 f"--storage.tsdb.path={tmp_path / 'data'}"], stdout=log, stderr=log)
+    try:
+        def query(q: str) -> list[dict]:
+            url = f"http://127.0.0.1:{port}/api/v1/query?query={urllib.request.quote(q)}"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    return json.loads(r.read())["data"]["result"]
+            except OSError:
+                return []
+
+        # 0.9 cores of demand at the default 0.01 CPU-seconds per request: 90 requests/s over its Ready pods
+        def rate() -> float:
+            result = query('sum(rate(http_requests_total{namespace="default"}[30s]))')
+            return float(result[0]["value"][1]) if result else 0.0
+
+        # once the 30 s window holds a few samples, the rate settles at the model's
+        wait_for("the request rate", lambda: abs(rate() - 90.0) < 9.0, timeout=75)
+        cadvisor = wait_for("cadvisor series", lambda: query('container_cpu_usage_seconds_total{container="web"}'))
+        assert {"namespace", "pod", "container", "id", "image", "name"} <= set(cadvisor[0]["metric"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
