@@ -243,7 +243,8 @@ class ApiServer:
                       dry_run: bool) -> Obj:
         prev = old.obj
         if subresource == "status":
-            new = copy_json(prev)
+            # stored objects are never mutated: a status write shares everything but metadata and status
+            new = {**prev, "metadata": dict(prev["metadata"])}
             if "status" in obj:
                 new["status"] = obj["status"]
             else:

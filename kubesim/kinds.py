@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kubesim.apiserver import ApiServer
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 _WORKLOADS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"}
 
 
@@ -70,12 +71,20 @@ def prepare_create(api: ApiServer, rt: ResourceType, obj: Obj) -> None:
         obj["status"] = {"loadBalancer": {}}
     elif kind == "CustomResourceDefinition":
         obj["status"] = _crd_status(obj)
+    elif kind == "DaemonSet":
+        obj["metadata"].setdefault("annotations", {})[DS_TEMPLATE_GENERATION] = "1"
     elif kind == "APIService":
         obj["status"] = {"conditions": [_apiservice_condition(obj, api.now())]}
 
 
 def prepare_update(api: ApiServer, rt: ResourceType, new: Obj, old: Obj) -> None:
-    if new["kind"] == "CustomResourceDefinition":
+    if new["kind"] == "DaemonSet":
+        # the daemonset strategy counts template changes in this annotation (pods carry it as a label)
+        generation = int((old["metadata"].get("annotations") or {}).get(DS_TEMPLATE_GENERATION, "1"))
+        if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+            generation += 1
+        new["metadata"].setdefault("annotations", {})[DS_TEMPLATE_GENERATION] = str(generation)
+    elif new["kind"] == "CustomResourceDefinition":
         new["status"] = _crd_status(new)
     elif new["kind"] == "Service" and (old.get("spec") or {}).get("clusterIP"):
         spec = new.setdefault("spec", {})

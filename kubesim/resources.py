@@ -132,6 +132,7 @@ BUILTIN: tuple[ResourceType, ...] = (
                  subresources=(_status("ReplicaSet"), SCALE), scale=ScalePaths()),
     ResourceType("apps", "statefulsets", "StatefulSet", True, ("v1",), short_names=("sts",), categories=_ALL,
                  subresources=(_status("StatefulSet"), SCALE), scale=ScalePaths()),
+    ResourceType("apps", "controllerrevisions", "ControllerRevision", True, ("v1",)),
     ResourceType("apps", "daemonsets", "DaemonSet", True, ("v1",), short_names=("ds",), categories=_ALL,
                  subresources=(_status("DaemonSet"),)),
     ResourceType("autoscaling", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ("v2", "v1"),
