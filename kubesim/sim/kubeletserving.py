@@ -232,9 +232,7 @@ class KubeletServer:
         return km.render_cadvisor(k.stats.node, pods, now=now, cpu_factor=self._counter_factor(k)).encode(), TEXT_FORMAT
 
     def app_metrics(self, k: Kubelet, request: web.Request) -> tuple[bytes, str]:
-        k.stats.refresh(self.owner.clock(), self.owner.usage)
-        pods, _containers = k.stats.sampled()
-        return km.render_app(pods).encode(), TEXT_FORMAT
+        return km.render_app(k.stats.app_series(self.owner.clock(), self.owner.usage)).encode(), TEXT_FORMAT
 
     def summary(self, k: Kubelet, request: web.Request) -> tuple[bytes, str]:
         k.stats.refresh(self.owner.clock(), self.owner.usage)

@@ -176,6 +176,17 @@ class NodeStats:
             self._sorted = (pods, containers)
         return self._sorted
 
+    def app_series(self, now: float, usage: UsageSource) -> list[PodSeries]:
+        """The pods with their application counters read now: an application serves its own live counters,
+        not cAdvisor's housekeeping samples."""
+        out = []
+        for rec in self._pods.values():
+            pu = usage.pod_usage(rec.obj, now)
+            if pu is not None and pu.app_counters:
+                rec.series.app_counters = pu.app_counters
+                out.append(rec.series)
+        return out
+
     def sampled(self) -> tuple[list[PodSeries], list[ContainerSeries]]:
         """The sorted series that have a sample."""
         pods, containers = self.sorted_series()
