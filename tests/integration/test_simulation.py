@@ -41,6 +41,14 @@ workloads:
         limits: {cpu: "1", memory: 256Mi}
     load:
       curve: 0.9
+  - name: api
+    replicas: 2
+    containers:
+      - name: api
+        requests: {cpu: 50m, memory: 64Mi}
+        limits: {cpu: "1", memory: 128Mi}
+    load:
+      curve: 0.4
 """
 
 
@@ -215,3 +223,79 @@ def test_prometheus_scrapes_kubelets_and_rates_follow_the_load(cluster: Sim, tmp
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _pod_cpu_rates(sim: Sim, app: str) -> dict[str, float]:
+    """Each Running pod's CPU rate from two kubelet samples (kubelets refresh them every 10 s)."""
+    ca = str(Path(sim.kubeconfig).parent / "pki" / "kubelet-ca.crt")
+    urls = set()
+    names = set()
+    for p in sim.kubectl_json("get", "pods", "-l", f"app={app}")["items"]:
+        if p["status"].get("phase") != "Running":
+            continue
+        names.add(p["metadata"]["name"])
+        node = sim.kubectl_json("get", "node", p["spec"]["nodeName"])
+        ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+        urls.add(f"https://{ip}:{node['status']['daemonEndpoints']['kubeletEndpoint']['Port']}/metrics/resource")
+
+    def sample() -> dict[str, tuple[float, float]]:
+        out = {}
+        for url in urls:
+            for fam in text_string_to_metric_families(_scrape(url, ca)):
+                for smp in fam.samples:
+                    if smp.name == "container_cpu_usage_seconds_total" and smp.labels["pod"] in names:
+                        out[smp.labels["pod"]] = (smp.value, smp.timestamp)
+        return out
+
+    first = sample()
+    second = wait_for("fresh samples", lambda: (s := sample()) and all(
+        s[n][1] != first[n][1] for n in first) and s, timeout=40)
+    return {n: (second[n][0] - first[n][0]) / (second[n][1] - first[n][1]) for n in first}
+
+
+def test_closed_loop_more_replicas_less_cpu_each(cluster: Sim) -> None:
+    """The same demand over twice the replicas: each pod's CPU halves (what lets an HPA settle)."""
+    ready = lambda n: lambda: cluster.kubectl_json("get", "deployment", "api")["status"].get("readyReplicas") == n  # noqa: E731
+    wait_for("2 api replicas ready", ready(2), timeout=60)
+    time.sleep(1.5)
+    before = _pod_cpu_rates(cluster, "api")
+    assert len(before) == 2 and all(r == pytest.approx(0.2, rel=0.05) for r in before.values())
+    cluster.kubectl("scale", "deployment", "api", "--replicas=4")
+    wait_for("4 api replicas ready", ready(4), timeout=60)
+    time.sleep(11)  # past one kubelet housekeeping period, so no sample spans the change
+    after = _pod_cpu_rates(cluster, "api")
+    assert len(after) == 4 and all(r == pytest.approx(0.1, rel=0.05) for r in after.values())
+
+
+def test_stockout_is_visible_and_adds_no_node(cluster: Sim) -> None:
+    nodes_before = len(cluster.kubectl_json("get", "nodes")["items"])
+    assert control(cluster, "PATCH", "nodegroups/pool", {"stockout": True})[0] == 200
+    try:
+        status, group = control(cluster, "POST", "nodegroups/pool/increase", {"delta": 1})
+        assert status == 200
+        assert [i["error"] for i in group["instances"] if i["error"]] == ["OutOfResources"]
+        time.sleep(2)
+        assert len(cluster.kubectl_json("get", "nodes")["items"]) == nodes_before
+    finally:
+        control(cluster, "PATCH", "nodegroups/pool", {"stockout": False})
+
+
+def test_dropped_watch_ends_the_stream(cluster: Sim) -> None:
+    import threading
+
+    from kubernetes import client, config, watch
+
+    core = client.CoreV1Api(config.new_client_from_config(config_file=cluster.kubeconfig))
+    ended = threading.Event()
+
+    def follow() -> None:
+        for _ in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=60):
+            pass
+        ended.set()
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    time.sleep(1.0)
+    status, body = control(cluster, "POST", "watches/drop")
+    assert status == 200 and body["dropped"] >= 1
+    assert ended.wait(10), "the watch stream did not end"
