@@ -81,10 +81,12 @@ def _run_sim(args: argparse.Namespace) -> int:
         banner = "\n".join((
             "",
             "kubesim is running. In another terminal, try:",
-            f"  kubectl --kubeconfig {kc} get namespaces",
-            f"  kubectl --kubeconfig {kc} create deployment web --image=nginx --replicas=3",
-            f"  kubectl --kubeconfig {kc} get deploy,hpa,pods -A",
-            f"  kubectl --kubeconfig {kc} api-resources",
+            f"  kubectl --kubeconfig {kc} get nodes -o wide",
+            f"  kubectl --kubeconfig {kc} get deploy,rs,pods,hpa -o wide",
+            f"  kubectl --kubeconfig {kc} scale deployment web --replicas=4",
+            f"  kubectl --kubeconfig {kc} create deployment big --image=nginx --replicas=20   # some will pend",
+            f"  curl -s $(kubectl --kubeconfig {kc} config view -o jsonpath='{{.clusters[0].cluster.server}}')"
+            "/kubesim/v1/nodegroups",
             "Press Ctrl-C to stop.",
         ))
     asyncio.run(run_forever(sim, banner=banner))
