@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import json
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from kubesim.apiserver import ApiServer
-from kubesim.app import KubeSim, SimConfig
+from kubesim.app import KubeSim, SimConfig, run_forever
 
 BASES = ("api", "web", "worker", "cache", "auth", "search", "billing", "ingest", "report", "notify")
 ZONES = ("zone-a", "zone-b", "zone-c")
@@ -196,22 +194,6 @@ def populate(api: ApiServer, *, nodes: int, pods_per_node: int, namespaces: int,
             "setup_s": t1 - t0, "pod_create_s": create_s, "pod_status_s": status_s, "total_s": t2 - t0}
 
 
-async def serve(sim: KubeSim) -> None:
-    """Serve until SIGTERM/SIGINT, like `kubesim.app.run_forever`, but end open watches before stopping: aiohttp
-    waits up to 60 s for running handlers before kubesim's cleanup closes its watchers."""
-    url = await sim.start()
-    print(f"kubesim ready: {url} kubeconfig={sim.config.kubeconfig_out}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    for w in list(sim.server.watchers):
-        w.close()
-    await sim.stop()
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nodes", type=int, required=True)
@@ -239,7 +221,7 @@ def main(argv: list[str]) -> int:
         prof = cProfile.Profile()
         prof.enable()
     print("populated " + json.dumps(figures), flush=True)
-    asyncio.run(serve(sim))
+    asyncio.run(run_forever(sim))
     if prof and profile_dir:
         prof.disable()
         prof.dump_stats(str(profile_dir / "serve.prof"))
