@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,11 +11,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from kubesim.app import KubeSim, SimConfig
 
 READY = re.compile(r"kubesim ready: (\S+) kubeconfig=(\S+)")
 
@@ -79,3 +83,26 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     s = start_sim(tmp_path_factory.mktemp("kubesim"))
     yield s
     stop_sim(s)
+
+
+async def until(what: str, check: Callable[[], Awaitable[Any]], timeout_s: float = 20.0) -> Any:
+    """Await `check()` until it returns something truthy, at most `timeout_s`."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        found = await check()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def inproc_sim(tmp_path: Path) -> AsyncIterator[KubeSim]:
+    """kubesim's API server in this test's event loop (no simulation layers: the test starts the ones it needs)."""
+    sim = KubeSim(SimConfig(listen="127.0.0.1:0", kubeconfig_out=str(tmp_path / "kc")))
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from kubesim.app import KubeSim, SimConfig
+from kubesim.app import KubeSim
 from kubesim.sim import workloads_decide as wd
 from kubesim.sim.controllers import Controllers
+from tests.integration.conftest import until
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")]
@@ -76,28 +77,14 @@ class Harness:
         return done
 
 
-async def until(what: str, check: Callable[[], Awaitable[Any]], timeout_s: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    sim = KubeSim(SimConfig(listen="127.0.0.1:0", kubeconfig_out=str(tmp_path / "kc")))
-    await sim.start()
-    controllers = Controllers(sim.api, clock=sim.api.clock, seed=42)
+async def harness(inproc_sim: KubeSim, tmp_path: Path) -> AsyncIterator[Harness]:
+    controllers = Controllers(inproc_sim.api, clock=inproc_sim.api.clock, seed=42)
     await controllers.start()
     try:
-        yield Harness(sim, tmp_path)
+        yield Harness(inproc_sim, tmp_path)
     finally:
         await controllers.stop()
-        await sim.stop()
 
 
 @contextlib.asynccontextmanager

@@ -3,17 +3,16 @@ a FailedScheduling event; a new node gets them scheduled. Pods are read back ove
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from kubesim.app import KubeSim, SimConfig
+from kubesim.app import KubeSim
 from kubesim.sim.scheduler import Scheduler, SchedulerConfig
+from tests.integration.conftest import until
 
 pytestmark = pytest.mark.integration
 
@@ -49,27 +48,18 @@ class Cluster:
         return (await self.get("/api/v1/namespaces/default/pods"))["items"]
 
     async def until(self, what: str, check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            found = await check()
-            if found:
-                return found
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.05)
+        return await until(what, check, timeout_s)
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    sim = KubeSim(SimConfig(listen="127.0.0.1:0", kubeconfig_out=str(tmp_path / "kc")))
-    await sim.start()
+async def cluster(inproc_sim: KubeSim) -> AsyncIterator[Cluster]:
+    sim = inproc_sim
     scheduler = Scheduler(sim.api, SchedulerConfig(batch_interval_s=0.02, retry_interval_s=60, initial_backoff_s=0.05,
                                                    max_backoff_s=0.2))
     await scheduler.start()
     async with aiohttp.ClientSession() as http:
         yield Cluster(sim, http)
     await scheduler.stop()
-    await sim.stop()
 
 
 def scheduled_cond(p: Obj) -> Obj | None:
