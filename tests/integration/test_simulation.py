@@ -299,3 +299,15 @@ def test_dropped_watch_ends_the_stream(cluster: Sim) -> None:
     status, body = control(cluster, "POST", "watches/drop")
     assert status == 200 and body["dropped"] >= 1
     assert ended.wait(10), "the watch stream did not end"
+
+
+def test_uniform_cluster_from_flags(tmp_path: Path) -> None:
+    s = start_sim(tmp_path, ["--nodes", "3", "--pods-per-node", "4"], layers=True)
+    try:
+        wait_for("3 Ready nodes", lambda: sum(
+            any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+            for n in s.kubectl_json("get", "nodes")["items"]) == 3)
+        wait_for("12 running pods", lambda: sum(
+            p["status"].get("phase") == "Running" for p in s.kubectl_json("get", "pods", "-A")["items"]) == 12)
+    finally:
+        stop_sim(s)
