@@ -19,7 +19,8 @@ from typing import Any
 
 from kubesim import conversion, defaults, errors, kinds, patching, selectors
 from kubesim.resources import STATUS_RESET_ON_CREATE, Registry, ResourceType
-from kubesim.store import Entry, ListResult, Obj, Store, Watcher, copy_json
+from kubesim.store import Entry, ListResult, Obj, Store, Watcher, copy_json, dumps
+from kubesim.storeindex import Predicate, selector_filter
 
 DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
@@ -112,12 +113,12 @@ class ApiServer:
             return obj
         return conversion.convert(obj, to_api_version=target)
 
-    def serve_entry(self, rt: ResourceType, entry: Entry, version: str | None) -> tuple[Obj, bytes | None]:
-        """The object and, when no conversion is needed, its cached JSON bytes."""
+    def serve_bytes(self, rt: ResourceType, entry: Entry, version: str | None) -> bytes:
+        """The stored object as JSON at `rt` and `version`: its stored bytes unless it needs converting."""
         target = rt.api_version(version)
-        if entry.obj.get("apiVersion") == target:
-            return entry.obj, entry.raw
-        return conversion.convert(entry.obj, to_api_version=target), None
+        if entry.api_version == target:
+            return entry.raw
+        return dumps(conversion.convert(entry.obj, to_api_version=target))
 
     # -- reads ----------------------------------------------------------------------------------------------
     def get(self, rt: ResourceType, ns: str, name: str) -> Entry:
@@ -126,8 +127,9 @@ class ApiServer:
             raise errors.not_found(rt.group, rt.resource, name)
         return entry
 
-    def predicate(self, rt: ResourceType, q: ListQuery) -> tuple[Callable[[Obj], bool] | None, str | None]:
-        """A filter for label and field selectors, plus the node name when the pod index can serve it."""
+    def predicate(self, rt: ResourceType, q: ListQuery) -> tuple[Predicate | None, str | None]:
+        """A filter of stored entries for label and field selectors (evaluated on the entries' index, never
+        on decoded objects), plus the node name when the pod index can serve it."""
         try:
             ls = selectors.parse_label_selector(q.label_selector or "")
             fs = selectors.parse_field_selector(q.field_selector or "")
@@ -138,16 +140,7 @@ class ApiServer:
             if f not in allowed:
                 raise errors.bad_request(f'field label not supported: {f}')
         node_name = fs.exact("spec.nodeName") if rt.storage == "/pods" else None
-        checks: list[Callable[[Obj], bool]] = []
-        if not ls.is_empty():
-            checks.append(lambda o: ls.matches((o.get("metadata") or {}).get("labels") or {}))
-        if fs.requirements:
-            checks.append(lambda o: fs.matches(lambda path: selectors.field_value(o, path)))
-        if not checks:
-            return None, node_name
-        if len(checks) == 1:
-            return checks[0], node_name
-        return (lambda o: all(c(o) for c in checks)), node_name
+        return selector_filter(ls, fs), node_name
 
     def list(self, rt: ResourceType, ns: str | None, q: ListQuery = ListQuery()) -> ListResult:
         pred, node_name = self.predicate(rt, q)
@@ -368,9 +361,8 @@ class ApiServer:
         result = self.list(rt, ns, ListQuery(q.label_selector, q.field_selector))
         out = []
         for entry in result.entries:
-            meta = entry.obj["metadata"]
             try:
-                out.append(self.delete(rt, meta.get("namespace", ""), meta["name"], options, dry_run=dry_run))
+                out.append(self.delete(rt, entry.namespace, entry.name, options, dry_run=dry_run))
             except errors.ApiError as e:
                 if e.code != 404:
                     raise

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubesim import auth, defaults, disruption, errors, patching, reviews, selectors
 from kubesim.resources import ResourceType, crd_resource_types
-from kubesim.store import Obj, copy_json
+from kubesim.store import Obj, copy_json, dumps
 
 if TYPE_CHECKING:
     from kubesim.apiserver import ApiServer
@@ -63,8 +63,7 @@ def prepare_create(api: ApiServer, rt: ResourceType, obj: Obj) -> None:
     elif kind == "Service":
         spec = obj.setdefault("spec", {})
         if spec.get("type") != "ExternalName" and not spec.get("clusterIP"):
-            taken = {(e.obj.get("spec") or {}).get("clusterIP") for _n, _m, e in
-                     api.store.bucket("/services").entries(None)}
+            taken = {e.field("spec.clusterIP") for _n, _m, e in api.store.bucket("/services").entries(None)}
             spec["clusterIP"] = defaults.allocate_cluster_ip({ip for ip in taken if ip})
         if spec.get("clusterIP") and spec.get("clusterIP") != "None":
             spec.setdefault("clusterIPs", [spec["clusterIP"]])
@@ -224,9 +223,10 @@ def grace_period(rt: ResourceType, obj: Obj, options: Obj) -> int:
 
 def _has_dependents(api: ApiServer, obj: Obj) -> bool:
     uid = obj["metadata"].get("uid")
+    needle = dumps(uid)  # a dependent's JSON holds the owner's uid: only those objects are decoded to check
     for bucket in api.store.buckets.values():
         for _n, _m, e in bucket.entries(None):
-            if any(ref.get("uid") == uid for ref in e.obj["metadata"].get("ownerReferences") or ()):
+            if needle in e.raw and any(ref.get("uid") == uid for ref in e.obj["metadata"].get("ownerReferences") or ()):
                 return True
     return False
 
@@ -248,7 +248,7 @@ def after_deletion_started(api: ApiServer, rt: ResourceType, obj: Obj) -> None:
                 continue
             for entry in api.list(t, ns).entries:
                 try:
-                    api.delete(t, ns, entry.obj["metadata"]["name"])
+                    api.delete(t, ns, entry.name)
                 except errors.ApiError as e:
                     if e.code != 404:
                         raise
@@ -283,8 +283,7 @@ def _sync_crd(api: ApiServer, old: Obj | None, new: Obj | None) -> None:
         for t in crd_resource_types(old):
             if new is None:
                 for entry in list(api.store.list(t.storage, None).entries):
-                    meta = entry.obj["metadata"]
-                    api.store.remove(t.storage, meta.get("namespace", ""), meta["name"])
+                    api.store.remove(t.storage, entry.namespace, entry.name)
             api.registry.remove(t.group, t.resource)
     if new is not None and not new["metadata"].get("deletionTimestamp"):
         for t in crd_resource_types(new):
@@ -302,12 +301,13 @@ def refresh_pdbs(api: ApiServer, ns: str) -> None:
     try:
         pdb_rt = api.registry.get("policy", "poddisruptionbudgets")
         assert pdb_rt is not None
-        pods = [e.obj for e in api.store.list("/pods", ns).entries]
+        pods = api.store.list("/pods", ns).entries
         for entry in list(api.store.list(pdb_rt.storage, ns).entries):
             pdb = entry.obj
             sel = selectors.label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
-            selected = [p for p in pods if sel.matches((p["metadata"].get("labels")) or {})]
-            status = disruption.compute_pdb_status(pdb, pods, expected_scale=expected_scale(api, selected),
+            # only the selected pods are decoded: compute_pdb_status itself looks at no others
+            selected = [p.obj for p in pods if sel.matches(p.labels)]
+            status = disruption.compute_pdb_status(pdb, selected, expected_scale=expected_scale(api, selected),
                                                    now=api.now())
             if status != pdb.get("status"):
                 api._write_update(pdb_rt, entry, {**pdb, "status": status}, subresource="status", dry_run=False)

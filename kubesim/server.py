@@ -32,7 +32,7 @@ from kubesim import (
 )
 from kubesim.apiserver import ApiServer, ListQuery
 from kubesim.resources import ResourceType
-from kubesim.store import dumps
+from kubesim.store import Entry, QueueItem, dumps, queued_object
 
 log = logging.getLogger("kubesim.server")
 
@@ -384,11 +384,11 @@ class Server:
                 return v.get("additionalPrinterColumns")
         return None
 
-    def _object_entry(self, rt: ResourceType, entry: Any, version: str, wanted: negotiation.Wanted) -> web.Response:
+    def _object_entry(self, rt: ResourceType, entry: Entry, version: str,
+                      wanted: negotiation.Wanted) -> web.Response:
         if wanted.as_kind:
             return self._object(rt, entry.obj, version, wanted)
-        obj, raw = self.api.serve_entry(rt, entry, version)
-        return web.Response(body=raw if raw is not None else dumps(obj), content_type=JSON)
+        return web.Response(body=self.api.serve_bytes(rt, entry, version), content_type=JSON)
 
     async def _list(self, request: web.Request, rt: ResourceType, ns: str | None, lq: ListQuery, version: str,
                     wanted: negotiation.Wanted, include_object: str | None) -> web.StreamResponse:
@@ -408,10 +408,8 @@ class Server:
                                    "items": items})
         head = b'{"kind":%s,"apiVersion":%s,"metadata":%s,"items":[' % (
             dumps(rt.list_kind), dumps(rt.api_version(version)), dumps(meta))
-        parts = []
-        for e in result.entries:
-            obj, raw = self.api.serve_entry(rt, e, version)
-            parts.append(raw if raw is not None else dumps(obj))
+        serve = self.api.serve_bytes
+        parts = [serve(rt, e, version) for e in result.entries]
         if len(parts) <= LIST_CHUNK:
             return web.Response(body=b"".join((head, b",".join(parts), b"]}")), content_type=JSON)
         # a big list goes out in chunks of stored JSON: no copy of the whole body is ever built
@@ -454,8 +452,7 @@ class Server:
                 while watcher.queue:
                     chunk = []
                     for _ in range(min(len(watcher.queue), 500)):
-                        typ, obj, raw = watcher.queue.popleft()
-                        chunk.append(self._watch_line(rt, typ, obj, raw, version, table, first))
+                        chunk.append(self._watch_line(rt, watcher.queue.popleft(), version, table, first))
                         first = False
                     await resp.write(b"".join(chunk))
                 if watcher.closed:
@@ -482,14 +479,14 @@ class Server:
             self.watchers.discard(watcher)
         return resp
 
-    def _watch_line(self, rt: ResourceType, typ: str, obj: dict[str, Any], raw: bytes, version: str,
-                    table: bool, first: bool) -> bytes:
+    def _watch_line(self, rt: ResourceType, item: QueueItem, version: str, table: bool, first: bool) -> bytes:
+        typ, entry, _obj = item
         if table:
-            t = self._table(rt, [obj], version, no_headers=not first)
+            t = self._table(rt, [queued_object(item)], version, no_headers=not first)
             return dumps({"type": typ, "object": t}) + b"\n"
-        target = rt.api_version(version)
-        if obj.get("apiVersion") != target:
-            raw = dumps(self.api.to_version(rt, obj, version))
+        raw = entry.raw
+        if entry.api_version != rt.api_version(version):
+            raw = dumps(self.api.to_version(rt, queued_object(item), version))
         return b'{"type":"' + typ.encode() + b'","object":' + raw + b"}\n"
 
 

@@ -1,10 +1,10 @@
 """The generic object store behind kubesim: objects, resourceVersions, watch history and watchers.
 
-In memory, single-threaded (the asyncio loop owns it), kind-agnostic. It keeps each object's JSON
-bytes next to the object so a list of 150,000 pods is one `b",".join`, indexes pods by `spec.nodeName`
-for the field selector kubelets use, and keeps a bounded per-resource event history so watches resume
-from a resourceVersion or get 410 Gone. Kind semantics (defaults, validation, subresources) live in
-`kubesim.apiserver`; HTTP in `kubesim.server`.
+In memory, single-threaded (the asyncio loop owns it), kind-agnostic. It keeps each object as JSON bytes
+with a small index (`kubesim.storeindex.Entry`), so a list of 150,000 pods is one `b",".join` and
+selectors never decode; it indexes pods by `spec.nodeName` for the field selector kubelets use, and keeps
+a bounded per-resource event history so watches resume from a resourceVersion or get 410 Gone. Kind
+semantics (defaults, validation, subresources) live in `kubesim.apiserver`; HTTP in `kubesim.server`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ import bisect
 import json
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubesim import errors
+from kubesim.storeindex import Entry, Predicate
 
 Obj = dict[str, Any]
-Predicate = Callable[[Obj], bool]
+# a watch queue item: the event type, the entry, and the object when the writer's one is at hand (None: decode
+# `entry.obj` when the object is needed, e.g. for a state sent first or replayed from history)
+QueueItem = tuple[str, Entry, Obj | None]
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 _intern = sys.intern
@@ -54,21 +57,22 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-@dataclass(slots=True)
-class Entry:
-    obj: Obj
-    raw: bytes
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One change as the history keeps it: the entries only (no decoded objects), `old` for MODIFIED."""
+
     rv: int
     type: str
     namespace: str
     name: str
-    obj: Obj
-    raw: bytes
-    old: Obj | None
+    entry: Entry
+    old: Entry | None
+
+
+def queued_object(item: QueueItem) -> Obj:
+    """The object of a watch queue item, decoded if the item does not carry it."""
+    _typ, entry, obj = item
+    return obj if obj is not None else entry.obj
 
 
 class Watcher:
@@ -78,37 +82,38 @@ class Watcher:
         self.namespace = namespace
         self.predicate = predicate
         self.max_backlog = max_backlog
-        self.queue: deque[tuple[str, Obj, bytes]] = deque()
+        self.queue: deque[QueueItem] = deque()
         self.wakeup = asyncio.Event()
         self.closed = False
         self.overflowed = False
 
-    def offer(self, ev: Event) -> None:
+    def offer(self, ev: Event, obj: Obj | None) -> None:
+        """Queue `ev` if it concerns this watch; `obj` is the written object, when at hand."""
         if self.closed or (self.namespace is not None and ev.namespace != self.namespace):
             return
         p = self.predicate
         if p is None:
-            self._put(ev.type, ev.obj, ev.raw)
+            self._put(ev.type, ev.entry, obj)
             return
-        now = p(ev.obj)
+        now = p(ev.entry)
         if ev.type == MODIFIED and ev.old is not None:
             before = p(ev.old)
             if now and not before:
-                self._put(ADDED, ev.obj, ev.raw)
+                self._put(ADDED, ev.entry, obj)
             elif before and not now:
-                self._put(DELETED, ev.obj, ev.raw)
+                self._put(DELETED, ev.entry, obj)
             elif now:
-                self._put(MODIFIED, ev.obj, ev.raw)
+                self._put(MODIFIED, ev.entry, obj)
         elif now:
-            self._put(ev.type, ev.obj, ev.raw)
+            self._put(ev.type, ev.entry, obj)
 
-    def _put(self, typ: str, obj: Obj, raw: bytes) -> None:
+    def _put(self, typ: str, entry: Entry, obj: Obj | None) -> None:
         if len(self.queue) >= self.max_backlog:
             # A consumer this far behind would only fall further; upstream closes such watches too.
             self.overflowed = True
             self.close()
             return
-        self.queue.append((typ, obj, raw))
+        self.queue.append((typ, entry, obj))
         self.wakeup.set()
 
     def close(self) -> None:
@@ -168,8 +173,8 @@ class Bucket:
             self.count += 1
             self._invalidate(ns)
         if self.node_index is not None:
-            before = _node_name(old.obj) if old else None
-            after = _node_name(entry.obj)
+            before = _node_name(old) if old else None
+            after = _node_name(entry)
             if before != after:
                 if before is not None:
                     self.node_index.get(before, set()).discard((ns, name))
@@ -184,7 +189,7 @@ class Bucket:
         self.count -= 1
         self._invalidate(ns)
         if self.node_index is not None:
-            node = _node_name(entry.obj)
+            node = _node_name(entry)
             if node is not None:
                 self.node_index.get(node, set()).discard((ns, name))
         return entry
@@ -205,8 +210,8 @@ class Bucket:
                 yield n, name, objs[name]
 
 
-def _node_name(obj: Obj) -> str | None:
-    return (obj.get("spec") or {}).get("nodeName") or None
+def _node_name(entry: Entry) -> str | None:
+    return entry.field("spec.nodeName") or None
 
 
 @dataclass
@@ -270,7 +275,7 @@ class Store:
         out: list[Entry] = []
         last: tuple[str, str] | None = None
         for n, name, entry in source:
-            if predicate is not None and not predicate(entry.obj):
+            if predicate is not None and not predicate(entry):
                 continue
             if limit and len(out) >= limit:
                 # one more match exists: hand out a continue token from the last returned key; like the
@@ -286,12 +291,13 @@ class Store:
     def put(self, storage: str, ns: str, name: str, obj: Obj, *, old: Entry | None) -> Entry:
         """Store `obj` (its metadata.resourceVersion is set here) and notify watchers."""
         rv = self.next_rv()
+        ns, name = _intern(ns), _intern(name)  # the bucket's keys and the index then share the object's strings
         obj = intern_json(obj)
         obj["metadata"]["resourceVersion"] = str(rv)
         entry = Entry(obj, dumps(obj))
         b = self.bucket(storage)
         b.put(ns, name, entry, old)
-        self._emit(b, Event(rv, MODIFIED if old else ADDED, ns, name, obj, entry.raw, old.obj if old else None))
+        self._emit(b, Event(rv, MODIFIED if old else ADDED, ns, name, entry, old), obj)
         return entry
 
     def remove(self, storage: str, ns: str, name: str) -> Entry | None:
@@ -301,15 +307,16 @@ class Store:
             return None
         rv = self.next_rv()
         # the DELETED event carries the last state with the deletion's resourceVersion, as etcd3 watch does
-        obj = {**old.obj, "metadata": {**old.obj["metadata"], "resourceVersion": str(rv)}}
-        raw = dumps(obj)
-        self._emit(b, Event(rv, DELETED, ns, name, obj, raw, None))
-        return Entry(obj, raw)
+        last = old.obj
+        obj = {**last, "metadata": {**last["metadata"], "resourceVersion": str(rv)}}
+        entry = Entry(obj, dumps(obj))
+        self._emit(b, Event(rv, DELETED, ns, name, entry, None), obj)
+        return entry
 
-    def _emit(self, b: Bucket, ev: Event) -> None:
+    def _emit(self, b: Bucket, ev: Event, obj: Obj) -> None:
         b.history.append(ev)
         for w in tuple(b.watchers):
-            w.offer(ev)
+            w.offer(ev, obj)
             if w.closed:
                 b.watchers.discard(w)
 
@@ -329,8 +336,8 @@ class Store:
         w = Watcher(namespace=ns, predicate=predicate, max_backlog=self.watch_backlog)
         if since is None:
             for _n, _name, entry in b.entries(ns):
-                if predicate is None or predicate(entry.obj):
-                    w.queue.append((ADDED, entry.obj, entry.raw))
+                if predicate is None or predicate(entry):
+                    w.queue.append((ADDED, entry, None))
             if w.queue:
                 w.wakeup.set()
         elif since < self.rv:
@@ -339,7 +346,7 @@ class Store:
                 raise errors.gone(f"too old resource version: {since} ({oldest})")
             for ev in b.history:
                 if ev.rv > since:
-                    w.offer(ev)
+                    w.offer(ev, None)
         b.watchers.add(w)
         return w
 

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kubesim.store import ADDED, DELETED, Watcher
+from kubesim.store import ADDED, DELETED, Watcher, queued_object
 
 if TYPE_CHECKING:
     from kubesim.apiserver import ApiServer
@@ -49,9 +49,10 @@ class Informer:
             return 0
         n = 0
         while w.queue:
-            typ, obj, _raw = w.queue.popleft()
-            meta = obj["metadata"]
-            key = (meta.get("namespace", ""), meta["name"])
+            item = w.queue.popleft()
+            typ, entry, _obj = item
+            obj = queued_object(item)  # the writer's object for changes; decoded for the state sent first
+            key = (entry.namespace, entry.name)
             if typ == DELETED:
                 self.cache.pop(key, None)
             else:

@@ -87,7 +87,7 @@ def test_predicate_filters_list() -> None:
     s = Store()
     put(s, pod("a", "web", labels={"app": "web"}))
     put(s, pod("a", "db", labels={"app": "db"}))
-    r = s.list("/pods", None, predicate=lambda o: o["metadata"]["labels"].get("app") == "web")
+    r = s.list("/pods", None, predicate=lambda e: e.labels.get("app") == "web")
     assert names(r.entries) == ["a/web"]
 
 
@@ -97,7 +97,7 @@ def test_watch_without_version_sends_state_then_changes() -> None:
     w = s.watch("/pods", None, predicate=None, since=None, group="", resource="pods")
     put(s, pod("a", "y"))
     s.remove("/pods", "a", "x")
-    assert [(t, o["metadata"]["name"]) for t, o, _ in w.queue] == [(ADDED, "x"), (ADDED, "y"), (DELETED, "x")]
+    assert [(t, e.name) for t, e, _ in w.queue] == [(ADDED, "x"), (ADDED, "y"), (DELETED, "x")]
 
 
 def test_watch_resumes_from_resource_version() -> None:
@@ -107,7 +107,7 @@ def test_watch_resumes_from_resource_version() -> None:
     put(s, pod("a", "y"))
     put(s, pod("a", "x", node="n"))
     w = s.watch("/pods", None, predicate=None, since=rv, group="", resource="pods")
-    assert [(t, o["metadata"]["name"]) for t, o, _ in w.queue] == [(ADDED, "y"), (MODIFIED, "x")]
+    assert [(t, e.name) for t, e, _ in w.queue] == [(ADDED, "y"), (MODIFIED, "x")]
 
 
 def test_deleted_event_carries_a_new_resource_version() -> None:
@@ -116,9 +116,9 @@ def test_deleted_event_carries_a_new_resource_version() -> None:
     before = s.rv
     w = s.watch("/pods", None, predicate=None, since=before, group="", resource="pods")
     s.remove("/pods", "a", "x")
-    (typ, obj, raw), = w.queue
+    (typ, entry, obj), = w.queue
     assert typ == DELETED and int(obj["metadata"]["resourceVersion"]) == before + 1
-    assert b'"resourceVersion":"%d"' % (before + 1) in raw
+    assert b'"resourceVersion":"%d"' % (before + 1) in entry.raw
 
 
 def test_watch_too_old_is_gone() -> None:
@@ -144,7 +144,7 @@ def test_compaction_makes_older_versions_gone() -> None:
 def test_selector_transitions_become_added_and_deleted() -> None:
     s = Store()
     put(s, pod("a", "x", labels={"app": "other"}))
-    w = s.watch("/pods", None, predicate=lambda o: o["metadata"]["labels"].get("app") == "web", since=s.rv,
+    w = s.watch("/pods", None, predicate=lambda e: e.labels.get("app") == "web", since=s.rv,
                 group="", resource="pods")
     put(s, pod("a", "x", labels={"app": "web"}))
     put(s, pod("a", "x", labels={"app": "web", "v": "2"}))
@@ -157,7 +157,7 @@ def test_namespace_filtered_watch() -> None:
     w = s.watch("/pods", "b", predicate=None, since=s.rv, group="", resource="pods")
     put(s, pod("a", "x"))
     put(s, pod("b", "y"))
-    assert [o["metadata"]["name"] for _t, o, _r in w.queue] == ["y"]
+    assert [e.name for _t, e, _o in w.queue] == ["y"]
 
 
 def test_slow_watcher_is_closed_not_unbounded() -> None:
