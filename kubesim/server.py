@@ -1,14 +1,12 @@
-"""kubesim's HTTP front: routing, authentication and authorization, content negotiation, list and watch
-streaming, discovery and OpenAPI documents. Kind semantics are in `kubesim.apiserver`/`kubesim.kinds`;
-API aggregation (proxying to APIService backends) is in `kubesim.aggregator`.
+"""kubesim's HTTP front: routing, authentication and authorization, content negotiation, discovery and OpenAPI
+documents. Kind semantics are in `kubesim.apiserver`/`kubesim.kinds`; list and watch streaming in
+`kubesim.listwatch`; API aggregation (proxying to APIService backends) in `kubesim.aggregator`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from kubesim import (
     errors,
     fieldvalidation,
     kinds,
+    listwatch,
     negotiation,
     openapi,
     paths,
@@ -32,14 +31,13 @@ from kubesim import (
 )
 from kubesim.apiserver import ApiServer, ListQuery
 from kubesim.resources import ResourceType
-from kubesim.store import Entry, QueueItem, dumps, queued_object
+from kubesim.store import Entry, dumps
 
 log = logging.getLogger("kubesim.server")
 
 JSON = "application/json"
 ADMIN = auth.authenticated_user("kubesim-admin", groups=("system:masters",))
 OPENAPI_V2_PROTOBUF = "application/octet-stream"
-LIST_CHUNK = 1000  # items per write when a list is streamed
 HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping"}
 
 
@@ -237,9 +235,9 @@ class Server:
                            q.get("continue") or None)
             if method == "GET":
                 if rp.legacy_watch or q.get("watch") in ("1", "true", "True"):
-                    return await self._watch(request, rt, rp.namespace, lq, wanted)
-                return await self._list(request, rt, rp.namespace, lq, rp.version, wanted,
-                                        q.get("includeObject"))
+                    return await listwatch.watch(self, request, rt, rp.namespace, lq, wanted)
+                return await listwatch.list_response(self, request, rt, rp.namespace, lq, rp.version, wanted,
+                                                     q.get("includeObject"))
             if method == "POST":
                 body, warnings = await self._checked_body(request, rt, rp.version, "CreateOptions")
                 created = api.create(rt, ns, body, dry_run=dry_run, user=user)
@@ -361,14 +359,15 @@ class Server:
         if wanted.as_kind == "Table":
             # upstream prints the stored object whatever version was asked for
             stored = self.api.from_version(rt, obj)
-            return _json_response(self._table(rt, [stored], version), code)
+            return _json_response(self.table(rt, [stored], version), code)
         served = self.api.to_version(rt, obj, version)
         if wanted.as_kind.startswith("PartialObjectMetadata"):
             return _json_response(negotiation.partial_metadata(served, wanted.meta_version), code)
         return _json_response(served, code)
 
-    def _table(self, rt: ResourceType, objs: list[dict[str, Any]], version: str, *, include_object: str = "Metadata",
+    def table(self, rt: ResourceType, objs: list[dict[str, Any]], version: str, *, include_object: str = "Metadata",
                list_meta: dict[str, Any] | None = None, no_headers: bool = False) -> dict[str, Any]:
+        """The Table of stored objects as served at `version` (CRDs' printer columns included)."""
         return tables.to_table(rt, objs, now=self._now(), include_object=include_object, list_meta=list_meta,
                                api_version=version, printer_columns=self._printer_columns(rt, version),
                                no_headers=no_headers)
@@ -390,105 +389,6 @@ class Server:
             return self._object(rt, entry.obj, version, wanted)
         return web.Response(body=self.api.serve_bytes(rt, entry, version), content_type=JSON)
 
-    async def _list(self, request: web.Request, rt: ResourceType, ns: str | None, lq: ListQuery, version: str,
-                    wanted: negotiation.Wanted, include_object: str | None) -> web.StreamResponse:
-        result = self.api.list(rt, ns, lq)
-        meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
-        if result.continue_token:
-            meta["continue"] = result.continue_token
-            meta["remainingItemCount"] = result.remaining
-        if wanted.as_kind == "Table":
-            table = self._table(rt, [e.obj for e in result.entries], version,
-                                include_object=include_object or "Metadata", list_meta=meta)
-            return _json_response(table)
-        if wanted.as_kind.startswith("PartialObjectMetadata"):
-            items = [negotiation.partial_metadata(e.obj, wanted.meta_version) for e in result.entries]
-            return _json_response({"kind": "PartialObjectMetadataList",
-                                   "apiVersion": f"meta.k8s.io/{wanted.meta_version}", "metadata": meta,
-                                   "items": items})
-        head = b'{"kind":%s,"apiVersion":%s,"metadata":%s,"items":[' % (
-            dumps(rt.list_kind), dumps(rt.api_version(version)), dumps(meta))
-        serve = self.api.serve_bytes
-        parts = [serve(rt, e, version) for e in result.entries]
-        if len(parts) <= LIST_CHUNK:
-            return web.Response(body=b"".join((head, b",".join(parts), b"]}")), content_type=JSON)
-        # a big list goes out in chunks of stored JSON: no copy of the whole body is ever built
-        resp = web.StreamResponse(headers={"Content-Type": JSON})
-        resp.content_length = len(head) + sum(map(len, parts)) + len(parts) - 1 + 2
-        await resp.prepare(request)
-        await resp.write(head)
-        for i in range(0, len(parts), LIST_CHUNK):
-            chunk = b",".join(parts[i:i + LIST_CHUNK])
-            await resp.write(chunk if i == 0 else b"," + chunk)
-        await resp.write(b"]}")
-        await resp.write_eof()
-        return resp
-
-    async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None, lq: ListQuery,
-                     wanted: negotiation.Wanted) -> web.StreamResponse:
-        q = request.query
-        version = paths.parse(request.path, self.api.registry).version  # type: ignore[union-attr]
-        timeout = _float(q.get("timeoutSeconds")) or self.options.min_request_timeout_s * (1 + random.random())
-        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
-        resp = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
-        try:
-            watcher = self.api.watch(rt, ns, lq, q.get("resourceVersion"))
-        except errors.ApiError as e:
-            if e.code != 410:
-                raise
-            await resp.prepare(request)
-            await resp.write(dumps({"type": "ERROR", "object": e.status()}) + b"\n")
-            await resp.write_eof()
-            return resp
-        self.watchers.add(watcher)
-        await resp.prepare(request)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        next_bookmark = loop.time() + self.options.bookmark_interval_s
-        table = wanted.as_kind == "Table"
-        first = True
-        try:
-            while True:
-                while watcher.queue:
-                    chunk = []
-                    for _ in range(min(len(watcher.queue), 500)):
-                        chunk.append(self._watch_line(rt, watcher.queue.popleft(), version, table, first))
-                        first = False
-                    await resp.write(b"".join(chunk))
-                if watcher.closed:
-                    break
-                now = loop.time()
-                if now >= deadline:
-                    break
-                wait = deadline - now
-                if bookmarks:
-                    if now >= next_bookmark:
-                        bm = {"kind": rt.kind, "apiVersion": rt.api_version(version),
-                              "metadata": {"resourceVersion": str(self.api.store.rv)}}
-                        await resp.write(dumps({"type": "BOOKMARK", "object": bm}) + b"\n")
-                        next_bookmark = now + self.options.bookmark_interval_s
-                    wait = min(wait, next_bookmark - now)
-                watcher.wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watcher.wakeup.wait(), timeout=max(wait, 0.01))
-            await resp.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.api.store.unwatch(rt.storage, watcher)
-            self.watchers.discard(watcher)
-        return resp
-
-    def _watch_line(self, rt: ResourceType, item: QueueItem, version: str, table: bool, first: bool) -> bytes:
-        typ, entry, _obj = item
-        if table:
-            t = self._table(rt, [queued_object(item)], version, no_headers=not first)
-            return dumps({"type": typ, "object": t}) + b"\n"
-        raw = entry.raw
-        if entry.api_version != rt.api_version(version):
-            raw = dumps(self.api.to_version(rt, queued_object(item), version))
-        return b'{"type":"' + typ.encode() + b'","object":' + raw + b"}\n"
-
 
 def _warned(resp: web.Response, warnings: list[str]) -> web.Response:
     for text in dict.fromkeys(warnings):  # upstream's recorder drops repeats
@@ -501,13 +401,6 @@ def _int(v: str | None) -> int:
         return int(v or 0)
     except ValueError:
         raise errors.bad_request(f'invalid integer value "{v}"') from None
-
-
-def _float(v: str | None) -> float:
-    try:
-        return float(v or 0)
-    except ValueError:
-        raise errors.bad_request(f'invalid number "{v}"') from None
 
 
 def _peer_identity(request: web.Request) -> tuple[str, list[str]] | None:

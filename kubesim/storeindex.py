@@ -8,10 +8,12 @@ store itself (ordering, resourceVersions, watches) is `kubesim.store`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import sys
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -86,6 +88,12 @@ class Entry:
             _DECODED.keep(self)
         return obj
 
+    def load(self) -> Obj:
+        """The object without keeping it decoded, for reads of many entries at once (Tables): a kept object
+        lives long enough to be scanned by the garbage collector, a loaded one dies young."""
+        obj = self._obj
+        return obj if obj is not None else json.loads(self.raw)
+
     @property
     def name(self) -> str:
         return self.fields[0]
@@ -115,6 +123,21 @@ class _Decoded:
 
 
 _DECODED = _Decoded(DECODED_KEPT)
+
+
+@contextlib.contextmanager
+def decoding_many() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many entries are decoded at once (a Table of every pod).
+    Decoded objects hold no cycles, but their sheer number keeps triggering full collections that scan
+    them again and again: 150,000 pods decode three times slower with the collector running."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 Predicate = Callable[[Entry], bool]
 

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kubesim import storeindex
 from kubesim.store import ADDED, DELETED, Watcher, queued_object
 
 if TYPE_CHECKING:
@@ -37,9 +38,9 @@ class Informer:
 
     def start(self) -> None:
         """Prime the cache synchronously (handlers see ADDED for each object) and follow changes."""
-        self._watcher = self.api.store.watch(self.rt.storage, self.namespace, predicate=None, since=None,
-                                             group=self.rt.group, resource=self.rt.resource)
-        self.drain()
+        self._watcher = self._watch_all()
+        with storeindex.decoding_many():  # every stored object is decoded into the cache here
+            self.drain()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def drain(self) -> int:
@@ -71,11 +72,16 @@ class Informer:
             if w.closed:
                 # fell too far behind (or was closed): start over from the current state
                 self.cache.clear()
-                self._watcher = w = self.api.store.watch(self.rt.storage, self.namespace, predicate=None,
-                                                         since=None, group=self.rt.group,
-                                                         resource=self.rt.resource)
+                self._watcher = w = self._watch_all()
+                with storeindex.decoding_many():
+                    self.drain()
                 continue
             await w.wakeup.wait()
+
+    def _watch_all(self) -> Watcher:
+        """A watch that first sends every current object as ADDED."""
+        return self.api.store.watch(self.rt.storage, self.namespace, predicate=None, since=None,
+                                    group=self.rt.group, resource=self.rt.resource)
 
     async def stop(self) -> None:
         if self._watcher is not None:
