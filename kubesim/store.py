@@ -41,7 +41,7 @@ def copy_json(value: Any) -> Any:
 
 
 def intern_json(value: Any) -> Any:
-    """The value with its keys and short strings interned: 150,000 stored pods then share one copy of
+    """The value with its keys and short strings interned: the objects informers keep then share one copy of
     "metadata", "containers", their label values and image names instead of holding their own."""
     t = type(value)
     if t is dict:
@@ -292,10 +292,11 @@ class Store:
         """Store `obj` (its metadata.resourceVersion is set here) and notify watchers."""
         rv = self.next_rv()
         ns, name = _intern(ns), _intern(name)  # the bucket's keys and the index then share the object's strings
-        obj = intern_json(obj)
+        b = self.bucket(storage)
+        if b.watchers:  # only a watcher (an informer's cache) may keep the object: then sharing strings pays
+            obj = intern_json(obj)
         obj["metadata"]["resourceVersion"] = str(rv)
         entry = Entry(obj, dumps(obj))
-        b = self.bucket(storage)
         b.put(ns, name, entry, old)
         self._emit(b, Event(rv, MODIFIED if old else ADDED, ns, name, entry, old), obj)
         return entry

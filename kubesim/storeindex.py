@@ -57,8 +57,9 @@ def layout_for(kind: str) -> Layout:
     return _LAYOUTS.get(kind, _BASE_LAYOUT)
 
 
-def _short(value: str) -> str:
-    return _intern(value) if len(value) <= 64 else value
+def _short(value: Any) -> Any:
+    """Short strings interned: 150,000 pods' index then shares one copy of each label and field value."""
+    return _intern(value) if type(value) is str and len(value) <= 64 else value
 
 
 class Entry:
@@ -73,7 +74,8 @@ class Entry:
         meta = obj.get("metadata")
         labels = meta.get("labels") if isinstance(meta, dict) else None
         self.raw = raw
-        self.labels: Mapping[str, str] = dict(labels) if isinstance(labels, dict) and labels else _NO_LABELS
+        self.labels: Mapping[str, str] = (
+            {_short(k): _short(v) for k, v in labels.items()} if isinstance(labels, dict) and labels else _NO_LABELS)
         self.layout = layout_for(obj.get("kind") or "")
         self.fields = tuple(_short(selectors.field_value(obj, p)) for p in self.layout.paths)
         self.api_version = _intern(obj.get("apiVersion") or "")

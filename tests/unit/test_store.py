@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kubesim import errors
-from kubesim.store import ADDED, DELETED, MODIFIED, Store, decode_continue, encode_continue
+from kubesim import errors, selectors
+from kubesim.store import ADDED, DELETED, MODIFIED, Store, decode_continue, encode_continue, queued_object
+from kubesim.storeindex import DECODED_KEPT, Entry, selector_filter
 
 
 def pod(ns: str, name: str, node: str | None = None, labels: dict[str, str] | None = None) -> dict:
@@ -167,3 +168,40 @@ def test_slow_watcher_is_closed_not_unbounded() -> None:
         put(s, pod("a", f"p{i}"))
     assert w.closed and w.overflowed
     assert w not in s.bucket("/pods").watchers
+
+
+def forget_decoded_objects() -> None:
+    """Push every stored entry's decoded object out of the small decoded cache."""
+    for i in range(DECODED_KEPT):
+        Entry({"kind": "Pod", "metadata": {"name": f"filler{i}"}}, b"{}")
+
+
+def test_selectors_read_the_index_and_never_decode_what_they_skip() -> None:
+    s = Store()
+    for i in range(5):
+        put(s, pod("a", f"p{i}", node="n1", labels={"app": "web" if i == 2 else "db"}))
+    forget_decoded_objects()
+    for _n, name, e in s.bucket("/pods").entries(None):
+        if name != "p2":
+            e.raw = b"{undecodable"  # decoding any of these would raise
+    check = selector_filter(selectors.parse_label_selector("app=web"),
+                            selectors.parse_field_selector("spec.nodeName=n1,metadata.namespace=a"))
+    assert names(s.list("/pods", None, predicate=check, node_name="n1").entries) == ["a/p2"]
+    w = s.watch("/pods", None, predicate=check, since=None, group="", resource="pods")
+    assert [(t, e.name) for t, e, _o in w.queue] == [(ADDED, "p2")]
+
+
+def test_replayed_events_decode_the_written_objects_from_bytes() -> None:
+    s = Store()
+    before = s.rv
+    put(s, pod("a", "x", labels={"app": "web"}))
+    put(s, pod("a", "x", node="n1", labels={"app": "web"}))
+    s.remove("/pods", "a", "x")
+    forget_decoded_objects()
+    w = s.watch("/pods", None, predicate=None, since=before, group="", resource="pods")
+    items = list(w.queue)
+    assert [t for t, _e, obj in items] == [ADDED, MODIFIED, DELETED]
+    assert all(obj is None for _t, _e, obj in items)  # history keeps no decoded objects
+    objs = [queued_object(item) for item in items]
+    assert [o["spec"].get("nodeName") for o in objs] == [None, "n1", "n1"]
+    assert [int(o["metadata"]["resourceVersion"]) for o in objs] == [before + 1, before + 2, before + 3]
