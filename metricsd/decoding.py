@@ -38,8 +38,8 @@ FAMILIES = (NODE_CPU, NODE_MEMORY, CONTAINER_CPU, CONTAINER_MEMORY, CONTAINER_ST
 
 _MAX_INT64 = 2**63 - 1
 _MAX_TS_MS = _MAX_INT64 // 1_000_000  # the latest timestamp whose nanoseconds fit an int64
-# a line of a needed family: optional indentation, the name not followed by another name character, the rest
-_CANDIDATE = re.compile(r"^[ \t]*(" + "|".join(FAMILIES) + r")(?![a-zA-Z0-9_:])(.*)$", re.MULTILINE)
+_CONTAINER_FAMILY = {"c": CONTAINER_CPU, "m": CONTAINER_MEMORY}
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:")
 _LABEL_VALUE = r'"(?:\\.|[^\\"])*"'
 _PAIR = r"[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*" + _LABEL_VALUE
 # after the name: optional {labels} (pairs separated by commas and/or blanks, a trailing comma allowed),
@@ -47,6 +47,7 @@ _PAIR = r"[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*" + _LABEL_VALUE
 _REST = re.compile(
     r"[ \t]*(?:\{[ \t]*((?:" + _PAIR + r"[ \t]*(?:,[ \t]*)?)*)\}[ \t]*)?([^{ \t]+)(?:[ \t]+([0-9]+))?[ \t]*"
 )
+_TAIL = re.compile(r"[ \t]*([^{ \t]+)(?:[ \t]+([0-9]+))?[ \t]*")  # what follows a label block seen before
 _LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*\"((?:\\.|[^\\\"])*)\"")
 _ESCAPE = re.compile(r"\\([\"\\n])")
 _UNESCAPED = {'"': '"', "\\": "\\", "n": "\n"}
@@ -127,10 +128,6 @@ def _unescape(value: str) -> str:
     return _ESCAPE.sub(lambda m: _UNESCAPED[m.group(1)], value) if "\\" in value else value
 
 
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
-
-
 def decode(data: bytes | str, *, default_timestamp_ms: int) -> NodeScrape:
     """Decode one `/metrics/resource` response; `default_timestamp_ms` (the request's start, Unix ms) dates
     samples that carry no timestamp. Raises DecodeError, and only that, for a malformed needed line."""
@@ -140,37 +137,55 @@ def decode(data: bytes | str, *, default_timestamp_ms: int) -> NodeScrape:
     node_seen = False
     # (namespace, pod) -> container -> [cpu_ns, memory_bytes, start_time_ns, timestamp_ms]
     pods: dict[tuple[str, str], dict[str, list[int]]] = {}
-    label_cache: dict[str, tuple[str, str, str]] = {}
-    for m in _CANDIDATE.finditer(text):
-        family, rest = m.group(1), m.group(2)
-        parsed = _REST.fullmatch(rest)
-        if parsed is None:
-            raise DecodeError(_line_of(text, m.start()), f"malformed {family} sample", m.group(0))
-        labels, token, ts_token = parsed.groups()
+    by_block: dict[str, list[int]] = {}  # a label block seen before (so valid) -> its container's point
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.startswith(FAMILIES) and (
+                line[:1] not in (" ", "\t") or not (line := line.lstrip(" \t")).startswith(FAMILIES)):
+            continue
+        family = _family(line)
+        if family is None:
+            continue
+        rest = line[len(family):]
+        if family[0] == "c":
+            close = rest.rfind("}")
+            point = by_block.get(rest[:close + 1]) if close >= 0 else None
+            if point is not None:
+                parsed = _TAIL.fullmatch(rest, close + 1)
+                if parsed is None:
+                    raise DecodeError(number, f"malformed {family} sample", line)
+                token, ts_token = parsed.groups()
+            else:
+                parsed = _REST.fullmatch(rest)
+                if parsed is None:
+                    raise DecodeError(number, f"malformed {family} sample", line)
+                labels, token, ts_token = parsed.groups()
+                namespace, pod, container = _container_labels(labels or "", family, number, line)
+                point = pods.setdefault((namespace, pod), {}).setdefault(container, [0, 0, 0, 0])
+                if labels is not None:
+                    by_block[rest[:parsed.end(1) + 1]] = point
+        else:
+            parsed = _REST.fullmatch(rest)
+            if parsed is None:
+                raise DecodeError(number, f"malformed {family} sample", line)
+            _, token, ts_token = parsed.groups()
+            point = None
         value = _float(token)
         if value is None:
-            raise DecodeError(_line_of(text, m.start()), f"invalid value {token!r}", m.group(0))
+            raise DecodeError(number, f"invalid value {token!r}", line)
         if ts_token is None:
             ts = default_timestamp_ms
         else:
             ts = int(ts_token)
             if ts > _MAX_TS_MS:
-                raise DecodeError(_line_of(text, m.start()), f"timestamp {ts_token} out of range", m.group(0))
-        if family[0] == "n":  # node_*: labels, if any, are not read
+                raise DecodeError(number, f"timestamp {ts_token} out of range", line)
+        if point is None:  # node_*: labels, if any, are not read
             node_seen = True
             node_ts = ts
             if family == NODE_CPU:
                 node_cpu = _counter(value, 1e9)
             else:
                 node_memory = _counter(value, 1.0)
-            continue
-        ident = label_cache.get(labels or "")
-        if ident is None:
-            ident = _container_labels(labels or "", text, m)
-            label_cache[labels or ""] = ident
-        namespace, pod, container = ident
-        point = pods.setdefault((namespace, pod), {}).setdefault(container, [0, 0, 0, 0])
-        if family == CONTAINER_CPU:
+        elif family == CONTAINER_CPU:
             point[0] = _counter(value, 1e9)
             point[3] = ts
         elif family == CONTAINER_MEMORY:
@@ -187,18 +202,26 @@ def decode(data: bytes | str, *, default_timestamp_ms: int) -> NodeScrape:
     return NodeScrape(node, tuple(kept))
 
 
-def _container_labels(labels: str, text: str, m: re.Match[str]) -> tuple[str, str, str]:
+def _family(line: str) -> str | None:
+    """The needed family a line starting with one of their names is a sample of, or None (a longer name)."""
+    if line[0] == "n":
+        family = NODE_CPU if line[5] == "c" else NODE_MEMORY
+    else:
+        family = _CONTAINER_FAMILY.get(line[10], CONTAINER_START)
+    return None if len(line) > len(family) and line[len(family)] in _NAME_CHARS else family
+
+
+def _container_labels(labels: str, family: str, number: int, line: str) -> tuple[str, str, str]:
     """(namespace, pod, container) from a container sample's label block: the first of each name."""
     found: dict[str, str] = {}
     for name, raw in _LABEL.findall(labels):
         if name in ("namespace", "pod", "container") and name not in found:
             if not raw.isascii() and any("\udc80" <= ch <= "\udcff" for ch in raw):
-                raise DecodeError(_line_of(text, m.start()), "invalid UTF-8 label value", m.group(0))
+                raise DecodeError(number, "invalid UTF-8 label value", line)
             found[name] = _unescape(raw)
     missing = [n for n in ("container", "namespace", "pod") if n not in found]
     if missing:
-        raise DecodeError(_line_of(text, m.start()), f"{m.group(1)} without label {', '.join(missing)}",
-                          m.group(0))
+        raise DecodeError(number, f"{family} without label {', '.join(missing)}", line)
     return sys.intern(found["namespace"]), found["pod"], sys.intern(found["container"])
 
 
