@@ -26,8 +26,10 @@ was the only one); a container with no previous point of its own never borrows a
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +72,17 @@ class _NodePoints:
     has_prev: bool
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _rate(delta: int, window_ns: int) -> int:
     """`uint64(float64(delta) / window.Seconds())`, Seconds() computed as Go does (whole + fraction)."""
     seconds = float(window_ns // _NS_PER_S) + float(window_ns % _NS_PER_S) / 1e9
@@ -82,7 +95,7 @@ class MetricsStore:
     def __init__(self, *, metric_resolution_s: float) -> None:
         self._resolution_ns = round(metric_resolution_s * _NS_PER_S)
         self._nodes: dict[str, _NodePoints] = {}
-        self._pods: dict[tuple[str, str], int] = {}
+        self._pods: dict[str, dict[str, int]] = {}  # namespace -> pod -> pod index (no key tuples kept)
         self._first = np.zeros(1, np.int64)  # pod p's rows are first[p]:first[p + 1]
         self._names: list[str] = []
         self._cols = {name: np.zeros(0, np.int64) for name in _COLUMNS}
@@ -119,7 +132,7 @@ class MetricsStore:
         self._nodes = nodes
 
     def _store_pods(self, scrapes: Iterable[NodeScrape]) -> None:
-        pods: dict[tuple[str, str], int] = {}
+        pods: dict[str, dict[str, int]] = {}
         first = [0]
         names: list[str] = []
         old_rows: list[int] = []
@@ -127,23 +140,26 @@ class MetricsStore:
         memory: list[int] = []
         ts: list[int] = []
         start: list[int] = []
-        old_pods, old_first, old_names = self._pods, self._first, self._names
-        key: tuple[str, str] | None = None
+        old_pods, old_first, old_names = self._pods, self._first.tolist(), self._names
+        no_pods: dict[str, int] = {}
         skip = False
         lo = hi = 0
         for scrape in scrapes:
-            key = None  # a pod's rows never continue across scrapes
+            namespace = pod = None  # a pod's rows never continue across scrapes
             for c in scrape.containers:
-                if key is None or c.namespace != key[0] or c.pod != key[1]:
-                    key = (c.namespace, c.pod)
-                    skip = key in pods  # reported by an earlier kubelet
+                if c.pod != pod or c.namespace != namespace:
+                    namespace, pod = c.namespace, c.pod
+                    in_namespace = pods.get(namespace)
+                    if in_namespace is None:
+                        in_namespace = pods[namespace] = {}
+                    skip = pod in in_namespace  # reported by an earlier kubelet
                     if skip:
                         continue
                     if len(names) > first[-1]:
                         first.append(len(names))
-                    pods[key] = len(first) - 1
-                    p = old_pods.get(key)
-                    lo, hi = (int(old_first[p]), int(old_first[p + 1])) if p is not None else (0, 0)
+                    in_namespace[pod] = len(first) - 1
+                    p = old_pods.get(namespace, no_pods).get(pod)
+                    lo, hi = (old_first[p], old_first[p + 1]) if p is not None else (0, 0)
                 elif skip:
                     continue
                 row = -1
@@ -163,7 +179,7 @@ class MetricsStore:
                       np.array(cpu, np.int64), np.array(memory, np.int64),
                       np.array(ts, np.int64) * _NS_PER_MS, np.array(start, np.int64))
 
-    def _advance(self, pods: dict[tuple[str, str], int], first: np.ndarray, names: list[str], old: np.ndarray,
+    def _advance(self, pods: dict[str, dict[str, int]], first: np.ndarray, names: list[str], old: np.ndarray,
                  cpu: np.ndarray, memory: np.ndarray, ts: np.ndarray, start: np.ndarray) -> None:
         """The upstream prev/last rules, vectorised over the new rows (`old`: the row each had, or -1)."""
         o = self._cols
@@ -215,28 +231,43 @@ class MetricsStore:
     def node_metrics(self, names: Iterable[str]) -> dict[str, NodeMetric]:
         """The usage of each named node that has one (a previous point and a counter that did not go down)."""
         out: dict[str, NodeMetric] = {}
-        for name in names:
-            n = self._nodes.get(name)
-            if n is None or not n.has_prev or n.cpu < n.prev_cpu:
-                continue
-            window = n.ts - n.prev_ts
-            out[name] = NodeMetric(_rate(n.cpu - n.prev_cpu, window), n.memory, n.ts, window)
+        with _gc_paused():
+            for name in names:
+                n = self._nodes.get(name)
+                if n is None or not n.has_prev or n.cpu < n.prev_cpu:
+                    continue
+                window = n.ts - n.prev_ts
+                out[name] = NodeMetric(_rate(n.cpu - n.prev_cpu, window), n.memory, n.ts, window)
         return out
 
     def pod_metrics(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PodMetric]:
         """The usage of each (namespace, pod) whose every container has one."""
+        no_pods: dict[str, int] = {}
+        asked = [(key, p) for key in keys if (p := self._pods.get(key[0], no_pods).get(key[1])) is not None]
+        if not asked:
+            return {}
+        index = np.fromiter((p for _, p in asked), np.int64, len(asked))
+        served = self._pod_ok[index]
+        index = index[served]
+        # gather only the rows asked for, then build the objects from plain lists
+        lo, hi = self._first[index], self._first[index + 1]
+        counts = hi - lo
+        rows = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        earliest = self._pod_row[index]
+        ts, prev_ts = self._cols["ts"][earliest], self._cols["prev_ts"][earliest]
+        names, rates, memory = self._names, self._rate[rows].tolist(), self._cols["memory"][rows].tolist()
         out: dict[tuple[str, str], PodMetric] = {}
-        pods, first, ok = self._pods, self._first, self._pod_ok
-        names, rate, memory = self._names, self._rate, self._cols["memory"]
-        ts, prev_ts, pod_row = self._cols["ts"], self._cols["prev_ts"], self._pod_row
-        for key in keys:
-            p = pods.get(key)
-            if p is None or not ok[p]:
-                continue
-            lo, hi = int(first[p]), int(first[p + 1])
-            containers = tuple((names[r], int(rate[r]), int(memory[r])) for r in range(lo, hi))
-            r = int(pod_row[p])
-            out[key] = PodMetric(containers, int(ts[r]), int(ts[r] - prev_ts[r]))
+        i = 0
+        with _gc_paused():  # 150,000 new objects: the cyclic GC would rescan the heap several times meanwhile
+            for (key, _), n, row, t, w in zip([a for a, ok in zip(asked, served.tolist(), strict=True) if ok],
+                                            counts.tolist(), lo.tolist(), ts.tolist(),
+                                            (ts - prev_ts).tolist(), strict=True):
+                if n == 1:
+                    containers = ((names[row], rates[i], memory[i]),)
+                else:
+                    containers = tuple(zip(names[row:row + n], rates[i:i + n], memory[i:i + n], strict=True))
+                out[key] = PodMetric(containers, t, w)
+                i += n
         return out
 
     # -- state -----------------------------------------------------------------------------------------------
