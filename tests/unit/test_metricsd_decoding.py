@@ -365,3 +365,22 @@ def test_format_duration(ns: int, text: str) -> None:
 )
 def test_format_timestamp(ns: int, text: str) -> None:
     assert formatting.format_timestamp(ns) == text
+
+
+def test_decodes_kubesims_kubelet_text() -> None:
+    """kubesim's `/metrics/resource` (HELP/TYPE, [STABLE]/[ALPHA], swap and pod families, escaped values)."""
+    from kubesim.sim import kubeletmetrics as km
+
+    node = km.NodeSeries(name="n", cores=8, memory_capacity_bytes=32 << 30, start_time=1.7e9,
+                         machine_id="m", system_uuid="u", boot_id="b", t=1_700_000_123.456, cpu_s=1234.5678,
+                         memory_ws=3 << 30)
+    containers = [km.ContainerSeries(name=name, namespace="team", pod=pod, image="i", container_id="0" * 64,
+                                     cgroup="/c", start_time=1_700_000_000.25, t=1_700_000_120.5 + i,
+                                     cpu_s=0.1 + i * 17.123456789, memory_ws=(i + 1) * 12_345_678)
+                  for i, (pod, name) in enumerate([("web-1", "app"), ("web-1", "sidecar"), ('we"b\\2', "app")])]
+    text = km.render_resource(node, [], sorted(containers, key=lambda c: c.sort_key))
+    scrape = decode(text.encode(), default_timestamp_ms=0)
+    assert scrape.node == NodeSample(int(1234.5678 * 1e9), 3 << 30, 1_700_000_123_456)
+    assert sorted(scrape.containers, key=lambda c: (c.pod, c.container)) == [
+        ContainerSample("team", c.pod, c.name, int(c.cpu_s * 1e9), c.memory_ws, int(c.start_time * 1e9),
+                        int(c.t * 1000)) for c in sorted(containers, key=lambda c: (c.pod, c.name))]
