@@ -222,7 +222,8 @@ def _container_labels(labels: str, family: str, number: int, line: str) -> tuple
     missing = [n for n in ("container", "namespace", "pod") if n not in found]
     if missing:
         raise DecodeError(number, f"{family} without label {', '.join(missing)}", line)
-    return sys.intern(found["namespace"]), found["pod"], sys.intern(found["container"])
+    # interned: the store's keys and a metadata cache that interns too share one string per pod
+    return sys.intern(found["namespace"]), sys.intern(found["pod"]), sys.intern(found["container"])
 
 
 __all__ = ["CONTAINER_CPU", "CONTAINER_MEMORY", "CONTAINER_START", "FAMILIES", "NODE_CPU", "NODE_MEMORY",

@@ -96,14 +96,14 @@ class MetricsStore:
         self._resolution_ns = round(metric_resolution_s * _NS_PER_S)
         self._nodes: dict[str, _NodePoints] = {}
         self._pods: dict[str, dict[str, int]] = {}  # namespace -> pod -> pod index (no key tuples kept)
-        self._first = np.zeros(1, np.int64)  # pod p's rows are first[p]:first[p + 1]
+        self._first = np.zeros(1, np.int32)  # pod p's rows are first[p]:first[p + 1]
         self._names: list[str] = []
         self._cols = {name: np.zeros(0, np.int64) for name in _COLUMNS}
         self._has_prev = np.zeros(0, bool)
         # derived on store(), read by pod_metrics()
         self._rate = np.zeros(0, np.int64)
         self._pod_ok = np.zeros(0, bool)
-        self._pod_row = np.zeros(0, np.int64)  # each pod's row with the earliest timestamp
+        self._pod_row = np.zeros(0, np.int32)  # each pod's row with the earliest timestamp
         self.stored_at: float | None = None
 
     # -- writing ---------------------------------------------------------------------------------------------
@@ -175,7 +175,7 @@ class MetricsStore:
                 start.append(c.start_time_ns)
         if len(names) > first[-1]:
             first.append(len(names))
-        self._advance(pods, np.array(first, np.int64), names, np.array(old_rows, np.int64),
+        self._advance(pods, np.array(first, np.int32), names, np.array(old_rows, np.int64),
                       np.array(cpu, np.int64), np.array(memory, np.int64),
                       np.array(ts, np.int64) * _NS_PER_MS, np.array(start, np.int64))
 
@@ -218,14 +218,14 @@ class MetricsStore:
         self._rate = np.where(ok, np.minimum(rate, 9.2e18), 0).astype(np.int64)
         pods = len(self._first) - 1
         if pods == 0:
-            self._pod_ok, self._pod_row = np.zeros(0, bool), np.zeros(0, np.int64)
+            self._pod_ok, self._pod_row = np.zeros(0, bool), np.zeros(0, np.int32)
             return
         starts = self._first[:-1]
         self._pod_ok = np.logical_and.reduceat(ok, starts)
         # the earliest timestamp's row: reduceat over (ts, row) ordering via lexsort within each pod
         pod_of_row = np.repeat(np.arange(pods), np.diff(self._first))
         order = np.lexsort((c["ts"], pod_of_row))
-        self._pod_row = order[starts]
+        self._pod_row = order[starts].astype(np.int32)
 
     # -- reading ---------------------------------------------------------------------------------------------
     def node_metrics(self, names: Iterable[str]) -> dict[str, NodeMetric]:
