@@ -105,6 +105,8 @@ def _float(token: str) -> float | None:
         return None
     if value != value and token[0] in "+-":  # Go accepts NaN only unsigned
         return None
+    if value in (math.inf, -math.inf) and "n" not in token.lower():  # overflow: Go's ErrRange, not an Inf
+        return None
     return value
 
 

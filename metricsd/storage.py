@@ -272,8 +272,9 @@ class MetricsStore:
 
     # -- state -----------------------------------------------------------------------------------------------
     def ready(self) -> bool:
-        """Upstream's readiness: some node and some container have a previous point."""
-        return any(n.has_prev for n in self._nodes.values()) and bool(self._has_prev.any())
+        """Upstream's readiness (`len(nodes.prev) != 0 || len(pods.prev) != 0`): some node or some container
+        has a previous point."""
+        return any(n.has_prev for n in self._nodes.values()) or bool(self._has_prev.any())
 
     def points(self) -> dict[str, int]:
         """`metrics_server_storage_points{type}`: the nodes and containers that have a previous point."""

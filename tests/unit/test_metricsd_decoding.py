@@ -241,6 +241,7 @@ def test_tolerated(text: str) -> None:
         pytest.param("node_cpu_usage_seconds_total 1_000\n", 1, "invalid value", id="underscore"),
         pytest.param("node_cpu_usage_seconds_total 0x1p3\n", 1, "invalid value", id="hex-float"),
         pytest.param("node_cpu_usage_seconds_total -NaN\n", 1, "invalid value", id="signed-nan"),
+        pytest.param("node_cpu_usage_seconds_total 1e400\n", 1, "invalid value", id="overflow-is-go-err-range"),
         pytest.param("node_cpu_usage_seconds_total 1\r\n", 1, "invalid value", id="carriage-return"),
         pytest.param("node_cpu_usage_seconds_total \u0661\n", 1, "invalid value", id="non-ascii-digit"),
         pytest.param("node_cpu_usage_seconds_total{a=b} 1\n", 1, "malformed", id="unquoted-label"),

@@ -134,7 +134,7 @@ def test_node_metrics_and_counter_reset() -> None:
         "n1": NodeMetric(2 * S, 3 << 30, (T0 + 15_000) * 1_000_000, 15 * S)}
     store.store(tick(node=NodeSample(5 * S, 3 << 30, T0 + 30_000)), now=2)
     assert store.node_metrics(["n1"]) == {}
-    assert store.ready() is False
+    assert store.ready()  # a previous point exists, even if its usage cannot be computed
 
 
 def test_a_pod_reported_by_two_kubelets_keeps_the_first() -> None:
@@ -142,6 +142,13 @@ def test_a_pod_reported_by_two_kubelets_keeps_the_first() -> None:
     later = {"n1": NodeScrape(None, (c(cpu_s=4, ts_ms=T0 + 15_000),)),
              "n2": NodeScrape(None, (c(cpu_s=99, ts_ms=T0 + 15_000),))}
     assert store_ticks(batch, later).pod_metrics([POD])[POD].containers == (("app", 200_000_000, 4096),)
+
+
+def test_ready_when_nodes_or_pods_have_a_previous_point() -> None:
+    assert not store_ticks().ready()
+    assert not store_ticks(tick(c(cpu_s=1, ts_ms=T0))).ready()
+    assert store_ticks(tick(c(cpu_s=1, ts_ms=T0)), tick(c(cpu_s=2, ts_ms=T0 + 15_000))).ready()
+    assert store_ticks(tick(node=NodeSample(S, 1, T0)), tick(node=NodeSample(2 * S, 1, T0 + 1))).ready()
 
 
 def test_ready_and_points() -> None:
