@@ -3,6 +3,7 @@ rates, restarts, counter resets, fresh containers, and what disappears."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -226,3 +227,59 @@ def test_matches_upstream_rules(ticks: list[list[tuple[str, str, int, int, int]]
         keys = [("ns", p) for p in "pqr"]
         got = store.pod_metrics(keys)
         assert got == {k: m for k in keys if (m := reference.get(k)) is not None}
+
+
+# -- the cases of upstream's pkg/storage/pod_test.go (resolution 60 s; CoreSecond = 1e9, MiByte = 2^20) ---------
+MI = 1 << 20
+START_S = 1_700_000_000  # upstream's containerStart
+
+
+def _point(start_s: float | None, ts_s: float, cpu_cores_s: float, memory: int, name: str = "container1",
+           ) -> ContainerSample:
+    start_ns = 0 if start_s is None else round((START_S + start_s) * S)
+    return ContainerSample("ns1", "pod1", name, round(cpu_cores_s * S), memory, start_ns,
+                           round((START_S + ts_s) * 1000))
+
+
+UPSTREAM_POD = ("ns1", "pod1")
+
+
+@pytest.mark.parametrize(
+    ("ticks", "expected"),
+    [
+        pytest.param([[_point(0, 120, 1, 4 * MI)], [_point(0, 125, 6, 5 * MI)]],
+                     PodMetric((("container1", S, 5 * MI),), (START_S + 125) * S, 5 * S),
+                     id="provides-pod-metrics-from-stored-batches"),
+        pytest.param([[_point(0, 110, 1, 4 * MI), _point(0, 115, 2, 5 * MI, "container2")],
+                      [_point(0, 120, 6, 6 * MI), _point(0, 125, 7, 7 * MI, "container2")]],
+                     PodMetric((("container1", S // 2, 6 * MI), ("container2", S // 2, 7 * MI)), (START_S + 120) * S,
+                               10 * S),
+                     id="returns-timestamp-of-earliest-container"),
+        pytest.param([[_point(0, 110, 1, 4 * MI)], [_point(0, 110, 1, 4 * MI)]], None,
+                     id="handle-repeated-pod-metric-point"),
+        pytest.param([[_point(0, 10, 1, 4 * MI)], [_point(15, 25, 5, 5 * MI)]],
+                     PodMetric((("container1", S // 2, 5 * MI),), (START_S + 25) * S, 10 * S),
+                     id="restart-with-window-from-start-time"),
+        pytest.param([[_point(0, 1115, 20, 4 * MI)], [_point(0, 1125, 40, 4 * MI)], [_point(0, 115, 10, 4 * MI)]],
+                     None, id="metrics-older-than-prev"),
+        pytest.param([[_point(0, 115, 10, 4 * MI)], [_point(0, 125, 50, 5 * MI)], [_point(0, 120, 35, 5 * MI)]],
+                     PodMetric((("container1", 5 * S, 5 * MI),), (START_S + 120) * S, 5 * S),
+                     id="prev-ts-before-new-ts-before-last-ts"),
+        pytest.param([[_point(0, 120, 1, 4 * MI)]], None, id="no-start-time-window-for-long-running-container"),
+        pytest.param([[_point(0, 10, 10, 4 * MI)]],
+                     PodMetric((("container1", S, 4 * MI),), (START_S + 10) * S, 10 * S),
+                     id="start-time-window-for-fresh-container"),
+        pytest.param([[_point(0, -10, 10, 4 * MI)]], None, id="fresh-container-start-after-timestamp"),
+        pytest.param([[_point(0, 9, 10, 4 * MI)]], None, id="fresh-container-under-10s"),
+        pytest.param([[_point(None, 120, 1, 4 * MI)], [_point(None, 125, 6, 5 * MI)]],
+                     PodMetric((("container1", S, 5 * MI),), (START_S + 125) * S, 5 * S),
+                     id="start-time-zero"),
+        pytest.param([[_point(0, 110, 20, 4 * MI)], [_point(0, 120, 10, 4 * MI)]], None,
+                     id="decreased-counter-pod-not-served-where-upstream-serves-it-without-containers"),
+    ],
+)
+def test_upstream_pod_storage_cases(ticks: list[list[ContainerSample]], expected: PodMetric | None) -> None:
+    store = MetricsStore(metric_resolution_s=60)
+    for i, containers in enumerate(ticks):
+        store.store({"node1": NodeScrape(None, tuple(containers))}, now=float(i))
+    assert store.pod_metrics([UPSTREAM_POD]).get(UPSTREAM_POD) == expected
