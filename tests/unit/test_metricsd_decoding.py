@@ -385,3 +385,34 @@ def test_decodes_kubesims_kubelet_text() -> None:
     assert sorted(scrape.containers, key=lambda c: (c.pod, c.container)) == [
         ContainerSample("team", c.pod, c.name, int(c.cpu_s * 1e9), c.memory_ws, int(c.start_time * 1e9),
                         int(c.t * 1000)) for c in sorted(containers, key=lambda c: (c.pod, c.name))]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_label_text = st.text(alphabet=st.sampled_from(list('ab-.\\"\n{}=, \tü')), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_label_text, _label_text, _label_text, st.integers(1, 10**12), st.integers(1, 2**40),
+                          st.permutations(["container", "namespace", "pod"]), st.booleans()),
+                min_size=1, max_size=8, unique_by=lambda x: x[:3]))
+def test_rendered_containers_decode_back(rows: list[tuple[str, str, str, int, int, list[str], bool]]) -> None:
+    """Any label values (escaped), any label order, with or without timestamps, in family order."""
+    lines: list[str] = []
+    for family in ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes"):
+        lines.append(f"# TYPE {family} gauge")
+        for ns, pod, name, cpu_ns, memory, order, stamped in rows:
+            values = {"container": name, "namespace": ns, "pod": pod}
+            labels = ",".join(f'{k}="{_escape(values[k])}"' for k in order)
+            value = repr(cpu_ns / 1e9) if family.endswith("total") else f"{memory:e}"
+            lines.append(f"{family}{{{labels}}} {value}" + (" 1234" if stamped else ""))
+    scrape = decode("\n".join(lines), default_timestamp_ms=99)
+    expected = {(ns, pod, name): (int(cpu_ns / 1e9 * 1e9), int(float(f"{memory:e}")), 1234 if stamped else 99)
+                for ns, pod, name, cpu_ns, memory, _, stamped in rows}
+    expected = {k: v for k, v in expected.items() if v[0] and v[1]}
+    dropped_pods = {(k[0], k[1]) for k in {(r[0], r[1], r[2]) for r in rows} - set(expected)}
+    expected = {k: v for k, v in expected.items() if (k[0], k[1]) not in dropped_pods}
+    assert {(c.namespace, c.pod, c.container): (c.cpu_ns, c.memory_bytes, c.timestamp_ms)
+            for c in scrape.containers} == expected
