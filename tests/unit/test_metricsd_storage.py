@@ -283,3 +283,21 @@ def test_upstream_pod_storage_cases(ticks: list[list[ContainerSample]], expected
     for i, containers in enumerate(ticks):
         store.store({"node1": NodeScrape(None, tuple(containers))}, now=float(i))
     assert store.pod_metrics([UPSTREAM_POD]).get(UPSTREAM_POD) == expected
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        pytest.param([(115, 10), (125, 50), (120, 35)], NodeMetric(5 * S, MI, (START_S + 120) * S, 5 * S),
+                     id="prev-ts-before-new-ts-before-last-ts"),
+        pytest.param([(1115, 20), (1125, 40), (115, 10)], None, id="older-than-prev"),
+        pytest.param([(110, 1), (110, 1)], None, id="repeated-point"),
+        pytest.param([(110, 1), (120, 6), (120, 6)], NodeMetric(S // 2, MI, (START_S + 120) * S, 10 * S),
+                     id="repeated-last-point-keeps-prev"),
+    ],
+)
+def test_upstream_node_storage_cases(points: list[tuple[int, int]], expected: NodeMetric | None) -> None:
+    store = MetricsStore(metric_resolution_s=60)
+    for i, (ts_s, cpu_s) in enumerate(points):
+        store.store({"node1": NodeScrape(NodeSample(cpu_s * S, MI, (START_S + ts_s) * 1000), ())}, now=float(i))
+    assert store.node_metrics(["node1"]).get("node1") == expected
