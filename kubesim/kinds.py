@@ -223,7 +223,8 @@ def grace_period(rt: ResourceType, obj: Obj, options: Obj) -> int:
 
 def _has_dependents(api: ApiServer, obj: Obj) -> bool:
     uid = obj["metadata"].get("uid")
-    needle = dumps(uid)  # a dependent's JSON holds the owner's uid: only those objects are decoded to check
+    # a dependent's JSON holds the owner's uid: only those objects are decoded to check
+    needle = dumps(uid) if isinstance(uid, str) else b""
     for bucket in api.store.buckets.values():
         for _n, _m, e in bucket.entries(None):
             if needle in e.raw and any(ref.get("uid") == uid for ref in e.obj["metadata"].get("ownerReferences") or ()):
