@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from kubesim.apiserver import ApiServer
 
 ORPHAN, FOREGROUND = "orphan", "foregroundDeletion"
+# graph_builder.go's ignoredResources: nothing owns Events, and watching them would hold every one in the graph
+IGNORED_RESOURCES = frozenset({("", "events"), ("events.k8s.io", "events")})
 SOLID, DANGLING, WAITING, UNRESOLVED = "solid", "dangling", "waitingForDependentsDeletion", "unresolved"
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -89,7 +91,7 @@ class _Node:
 
 
 class GarbageCollector:
-    """Watches every resource the registry serves and collects dependents through ownerReferences."""
+    """Watches every resource the registry serves (but Events) and collects dependents through ownerReferences."""
 
     def __init__(self, api: ApiServer) -> None:
         self.api = api
@@ -112,7 +114,8 @@ class GarbageCollector:
     def refresh_resources(self) -> None:
         """Watch resources the registry gained since (CRDs); upstream's monitors resync the same way."""
         for rt in list(self.api.registry.types):
-            if rt.storage in self.informers or not {"list", "watch", "delete"} <= set(rt.verbs):
+            if (rt.storage in self.informers or (rt.group, rt.resource) in IGNORED_RESOURCES
+                    or not {"list", "watch", "delete"} <= set(rt.verbs)):
                 continue
             inf = Informer(self.api, rt.group, rt.resource)
             inf.handlers.append(lambda typ, obj, rt=rt: self._observe(rt, typ, obj))
@@ -141,6 +144,9 @@ class GarbageCollector:
             return
         owners = tuple(r.get("uid", "") for r in m.get("ownerReferences") or ())
         old = self.nodes.get(uid)
+        if (old is not None and old.owners == owners and not m.get("deletionTimestamp")
+                and all(o in self.nodes for o in owners)):
+            return  # a status write or the like: nothing the graph holds changed
         for owner in old.owners if old else ():
             if owner not in owners:
                 self._unindex(owner, uid)

@@ -52,6 +52,7 @@ class PodState:
     runs: dict[str, Run] | None = None  # None until the sandbox is up
     terminating: bool = False
     evict_at: float | None = None  # the taint manager's pending deletion
+    written: str | None = None  # resourceVersion of our last status write, whose event needs no sync
 
     @property
     def running(self) -> bool:
@@ -88,8 +89,15 @@ class PodLifecycle:
         return written or pod
 
     def on_pod(self, typ: str, pod: Obj) -> None:
-        if (pod.get("spec") or {}).get("nodeName") in self.owner.kubelets:
-            self.mark(pod, deleted=typ == DELETED)
+        k = self.owner.kubelets.get((pod.get("spec") or {}).get("nodeName"))
+        if k is None:
+            return
+        meta = pod["metadata"]
+        if typ != DELETED and not meta.get("deletionTimestamp"):
+            st = k.pods.get(meta["uid"])
+            if st is not None and st.written is not None and st.written == meta.get("resourceVersion"):
+                return  # our own status write coming back
+        self.mark(pod, deleted=typ == DELETED)
 
     def mark(self, pod: Obj, *, deleted: bool = False) -> None:
         meta = pod["metadata"]
@@ -299,6 +307,8 @@ class PodLifecycle:
                                stopped=stopped)
         written = self.api._write_update(self._pods_rt, entry, {**entry.obj, "status": status}, subresource="status",
                                          dry_run=False)
+        if written is not entry.obj:  # a no-op write makes no event, and its version may need a sync yet
+            st.written = written["metadata"].get("resourceVersion")
         k.stats.update_pod(written)
         return written
 

@@ -58,7 +58,7 @@ class KubeletConfig:
     start_delay_s: float = 1.0  # Pending (ContainerCreating) -> Running
     housekeeping_s: float = 10.0  # cAdvisor: a sample is reused for this long
     heartbeat_s: float = 10.0  # Lease renewal
-    status_report_s: float = 60.0  # Node status (lastHeartbeatTime) refresh
+    status_report_s: float = 300.0  # Node status (lastHeartbeatTime) refresh: nodeStatusReportFrequency
     termination_cap_s: float = 2.0  # at most this long from deletionTimestamp to removal
     pod_cidr: str = "10.128.0.0/9"  # node i gets its i-th /24
     system_cpu_cores: float = 0.05  # what the OS, kubelet and runtime use outside pods

@@ -8,8 +8,10 @@ Pure: every function takes `now` (unix seconds) and returns new dicts; no I/O, n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +33,12 @@ _FIRST_ADDRESS = int(ipaddress.IPv4Address("127.1.0.1"))
 
 
 def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_seconds(math.floor(ts))
+
+
+@functools.lru_cache(maxsize=1024)  # a kubelet writes the same few seconds over and over
+def _rfc3339_seconds(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def micro_time(ts: float) -> str:
@@ -69,7 +76,12 @@ def pod_cidr(cluster_cidr: str, index: int) -> str:
 
 def pod_ip(cidr: str, host: int) -> str:
     """A pod address in the node's /24; host-local IPAM hands out .2 upwards (.1 is the bridge)."""
-    return str(ipaddress.IPv4Network(cidr).network_address + host)
+    return str(ipaddress.IPv4Address(_network_address(cidr) + host))
+
+
+@functools.lru_cache(maxsize=8192)
+def _network_address(cidr: str) -> int:
+    return int(ipaddress.IPv4Network(cidr).network_address)
 
 
 def runtime_id(*parts: object) -> str:
@@ -77,6 +89,7 @@ def runtime_id(*parts: object) -> str:
     return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def normalized_image(image: str) -> str:
     """The image reference as containerd reports it (`nginx` -> `docker.io/library/nginx:latest`)."""
     name, digest = image.split("@", 1) if "@" in image else (image, "")
@@ -90,6 +103,7 @@ def normalized_image(image: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
+@functools.lru_cache(maxsize=1024)
 def image_id(image: str) -> str:
     repo = normalized_image(image).split("@", 1)[0].rsplit(":", 1)[0]
     return f"{repo}@sha256:{runtime_id('image', normalized_image(image))}"

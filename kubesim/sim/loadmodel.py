@@ -101,6 +101,11 @@ def jitter(keys: np.ndarray, step: int) -> np.ndarray:
 def _rfc3339(value: Any) -> float | None:
     if not isinstance(value, str) or not value:
         return None
+    return _parse_time(value)
+
+
+@functools.lru_cache(maxsize=4096)  # whole-second times: the pods started in the same second share them
+def _parse_time(value: str) -> float | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -333,6 +338,10 @@ class LoadModel:
         if rec is not None and rec.names != names:
             self.forget(pod)
             rec = None
+        status = pod.get("status") or {}
+        if rec is not None and not rec.running and status.get("phase") != "Running":
+            rec.rv = rv  # bound, or Pending with its containers being created: nothing runs yet
+            return
         if rec is None:
             slots = [self._alloc() for _ in names]
             owner = owner_workload(pod, self.replicaset_owner)
@@ -344,7 +353,7 @@ class LoadModel:
         rec.rv = rv
         now = self._now
         states = _container_states(pod, names, now)
-        ready = _has_true((pod.get("status") or {}).get("conditions"), "Ready")
+        ready = _has_true(status.get("conditions"), "Ready")
         rec.running = any(c.running for c in states)
         for slot, c in zip(rec.slots, states, strict=True):
             if c.running and (not self._alive[slot] or c.restarts != self._restarts[slot]

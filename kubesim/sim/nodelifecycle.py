@@ -4,7 +4,8 @@ conditions set Unknown and the `node.kubernetes.io/unreachable` NoSchedule/NoExe
 once the kubelet posts Ready again. The decision is `kubeletstatus.node_health`; this is the loop around it.
 
 Unlike upstream it watches only nodes that have a Lease in kube-node-lease (nodes with a kubelet, simulated
-or not): a Node a test creates without any kubelet stays as the test wrote it.
+or not): a Node a test creates without any kubelet stays as the test wrote it. Nodes and Leases are read from
+informers (a pass over 5,000 nodes decodes nothing).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from kubesim import errors
 from kubesim.sim import kubeletstatus
+from kubesim.sim.informer import Informer
 
 if TYPE_CHECKING:
     from kubesim.apiserver import ApiServer
@@ -41,13 +43,17 @@ class NodeLifecycle:
         self.grace_period_s = grace_period_s
         self.monitor_period_s = monitor_period_s
         self.clock = clock
-        nodes, leases = api.registry.get("", "nodes"), api.registry.get("coordination.k8s.io", "leases")
-        assert nodes is not None and leases is not None
-        self._nodes_rt, self._leases_rt = nodes, leases
+        nodes = api.registry.get("", "nodes")
+        assert nodes is not None
+        self._nodes_rt = nodes
         self._probes: dict[str, _Probe] = {}
         self._task: asyncio.Task[None] | None = None
+        self._nodes = Informer(api, "", "nodes")
+        self._leases = Informer(api, "coordination.k8s.io", "leases", namespace=kubeletstatus.LEASE_NAMESPACE)
+        self._watching = False
 
     async def start(self) -> None:
+        self._watch()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -55,6 +61,17 @@ class NodeLifecycle:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._watching:
+            await self._nodes.stop()
+            await self._leases.stop()
+            self._watching = False
+
+    def _watch(self) -> None:
+        """Start the informers (on the running loop) unless they run already."""
+        if not self._watching:
+            self._nodes.start()
+            self._leases.start()
+            self._watching = True
 
     async def _run(self) -> None:
         while True:
@@ -65,25 +82,27 @@ class NodeLifecycle:
             await asyncio.sleep(self.monitor_period_s)
 
     def monitor(self, now: float) -> list[tuple[str, str]]:
-        """One pass over the nodes with a Lease; returns (node, reason) for each node it wrote."""
-        store = self.api.store
+        """One pass over the nodes with a Lease; returns (node, reason) for each node it wrote. Needs the
+        running loop (its informers start on the first pass)."""
+        self._watch()
+        self._nodes.drain()
+        self._leases.drain()
         written = []
-        leases = {e.obj["metadata"]["name"]: e.obj for _n, _m, e in
-                  store.bucket(self._leases_rt.storage).entries(kubeletstatus.LEASE_NAMESPACE)}
+        leases = {name: lease for (_ns, name), lease in self._leases.cache.items()}
         for name in list(self._probes):
             if name not in leases:
                 del self._probes[name]
         for name, lease in leases.items():
-            entry = store.get(self._nodes_rt.storage, "", name)
-            if entry is None:
+            node = self._nodes.get("", name)
+            if node is None:
                 continue
-            ready = next((c for c in (entry.obj.get("status") or {}).get("conditions") or ()
+            ready = next((c for c in (node.get("status") or {}).get("conditions") or ()
                           if c.get("type") == "Ready"), {})
             seen = ((lease.get("spec") or {}).get("renewTime") or "", ready.get("lastHeartbeatTime") or "")
             probe = self._probes.get(name)
             if probe is None or probe.seen != seen:
                 probe = self._probes[name] = _Probe(seen, now)
-            decision = kubeletstatus.node_health(entry.obj, stale=now - probe.at > self.grace_period_s, now=now)
+            decision = kubeletstatus.node_health(node, stale=now - probe.at > self.grace_period_s, now=now)
             if decision.conditions is None and decision.taints is None:
                 continue
             try:

@@ -277,11 +277,14 @@ class Scheduler:
             return
         uid, generation = self._pending_fp.get(pod.key, (pod.uid, None))
         self._forget_pending(pod.key)
+        self._events.pop(pod.key, None)  # its FailedScheduling events are history now
         self._bound[pod.key] = replace(pod, node_name=node)
         self._bound_fp[pod.key] = (uid, generation, node, False)
         obj = self.pods.get(ns, name)
         if self.config.scheduled_events and obj is not None:
-            self._event(obj, "Normal", "Scheduled", "Binding", f"Successfully assigned {ns}/{name} to {node}")
+            # a pod is bound once: nothing to aggregate later, so the event is not remembered
+            self._event(obj, "Normal", "Scheduled", "Binding", f"Successfully assigned {ns}/{name} to {node}",
+                        remember=False)
 
     def _failed(self, placement: Placement) -> None:
         ns, name = placement.pod.key
@@ -342,12 +345,13 @@ class Scheduler:
             self._event(victim, "Normal", "Preempted", "Preempting",
                         f"Preempted by pod {uid} on node {preemption.node}")
 
-    def _event(self, pod: Obj, type_: str, reason: str, action: str, message: str) -> None:
-        """Record an Event about `pod`; the same reason and message again bumps the first one's count."""
+    def _event(self, pod: Obj, type_: str, reason: str, action: str, message: str, *, remember: bool = True) -> None:
+        """Record an Event about `pod`; the same reason and message again bumps the first one's count (unless
+        it is not to be remembered)."""
         meta = pod["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         note = truncate_note(message)
-        seen = self._events.setdefault((ns, name), {})
+        seen = self._events.setdefault((ns, name), {}) if remember else {}
         now = self.api.now()
         prev = seen.get((reason, note))
         if prev is not None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubesim import errors
 from kubesim.sim import cloud as cloudmod
+from kubesim.sim import gctuning
 from kubesim.sim.controllers import Controllers
 from kubesim.sim.kubelets import KubeletConfig, Kubelets
 from kubesim.sim.loadcurves import Constant
@@ -137,6 +138,7 @@ class Simulation:
             self.cloud,
         ]
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._gc_held = False
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run a layer operation in the background; a failure is logged, never lost silently."""
@@ -151,6 +153,9 @@ class Simulation:
         task.add_done_callback(done)
 
     async def start(self) -> None:
+        if not self._gc_held:
+            gctuning.hold()
+            self._gc_held = True
         for layer in self.layers:
             await layer.start()
         if self.scenario is not None:
@@ -165,6 +170,9 @@ class Simulation:
                 await t
         for layer in reversed(self.layers):
             await layer.stop()
+        if self._gc_held:
+            gctuning.release()
+            self._gc_held = False
 
     # -- scenario --------------------------------------------------------------------------------------------
     def apply_scenario(self, scenario: Scenario) -> None:

@@ -100,7 +100,7 @@ class Syncs:
         d = self.ctl.informers["deployments"].get(*key)
         if d is None:
             return None
-        rss = self.ctl.replicasets_in(key[0])
+        rss = self.ctl.replicasets_for(d)
         uid = wd.meta(d).get("uid")
         owned = [rs for rs in rss if (wd.controller_of(rs) or {}).get("uid") == uid]
         pods = [] if deployments_status.is_rolling(d) else self.ctl.deployment_pods(owned)

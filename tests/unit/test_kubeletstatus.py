@@ -202,10 +202,10 @@ def test_readiness_delay() -> None:
     assert ks.readiness_delay({"name": "a", "readinessProbe": {"initialDelaySeconds": 5}}) == 5
 
 
-def test_node_lifecycle_marks_a_silent_node_and_clears_it_on_return() -> None:
-    """NodeLifecycle over an in-memory ApiServer with our own clock: nothing within the grace period, Unknown
-    and unreachable taints after it, taints gone once the kubelet posts Ready and renews again; a Node
-    without a Lease is never touched."""
+async def test_node_lifecycle_marks_a_silent_node_and_clears_it_on_return() -> None:
+    """NodeLifecycle over an in-memory ApiServer with our own clock (its informers need the loop): nothing within
+    the grace period, Unknown and unreachable taints after it, taints gone once the kubelet posts Ready and
+    renews again; a Node without a Lease is never touched."""
     from kubesim.apiserver import ApiServer
     from kubesim.sim.nodelifecycle import NodeLifecycle
 
@@ -228,3 +228,4 @@ def test_node_lifecycle_marks_a_silent_node_and_clears_it_on_return() -> None:
     assert lifecycle.monitor(T0 + 62) == [("n1", "healthy")]
     assert "taints" not in api.get(nodes, "", "n1").obj["spec"]
     assert "taints" not in api.get(nodes, "", "no-kubelet").obj["spec"]
+    await lifecycle.stop()
