@@ -138,7 +138,7 @@ class Simulation:
             self.cloud,
         ]
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._gc_held = False
+        self.collector = gctuning.StartupCollector()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run a layer operation in the background; a failure is logged, never lost silently."""
@@ -153,9 +153,7 @@ class Simulation:
         task.add_done_callback(done)
 
     async def start(self) -> None:
-        if not self._gc_held:
-            gctuning.hold()
-            self._gc_held = True
+        self.collector.start()
         for layer in self.layers:
             await layer.start()
         if self.scenario is not None:
@@ -170,9 +168,7 @@ class Simulation:
                 await t
         for layer in reversed(self.layers):
             await layer.stop()
-        if self._gc_held:
-            gctuning.release()
-            self._gc_held = False
+        await self.collector.stop()
 
     # -- scenario --------------------------------------------------------------------------------------------
     def apply_scenario(self, scenario: Scenario) -> None:
