@@ -41,6 +41,7 @@ LAUNCHER = Path(__file__).with_name("_sim_launcher.py")
 LARGE = Path(__file__).resolve().parent.parent / "kubesim" / "scenarios" / "large.yaml"
 READY = re.compile(r"kubesim ready: (\S+) kubeconfig=(\S+)")
 SCRAPE_INTERVAL_S = 15.0
+SETTLE_S = 5.0
 STARTUP_AIM_S = 60.0
 CORES_AIM = 1.0
 MILESTONES = {"nodes": "every Node registered", "created": "every Pod created", "bound": "every Pod bound",
@@ -151,6 +152,7 @@ async def measure(url: str, *, pid: int, concurrency: int, rounds: int, idle_s: 
         urls = kubelet_urls(await resp.json())
     idle = 0.0
     if idle_s > 0:
+        await asyncio.sleep(SETTLE_S)  # the last status writes after the last pod got Ready
         cpu0 = cpu_s(pid)
         await asyncio.sleep(idle_s)
         idle = (cpu_s(pid) - cpu0) / idle_s
@@ -246,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="100 nodes x 10 pods: a smoke run")
     p.add_argument("--concurrency", type=int, default=200, help="scrapes in flight")
     p.add_argument("--rounds", type=int, default=2, help="scrape rounds over every kubelet")
-    p.add_argument("--idle-s", type=float, default=10.0, help="how long to measure kubesim's idle CPU")
+    p.add_argument("--idle-s", type=float, default=10.0, help="how long to measure kubesim's idle CPU (0: not)")
     p.add_argument("--timeout-s", type=float, default=900.0, help="give up on start-up after this long")
     p.add_argument("--profile-dir", help="cProfile kubesim; writes startup.prof and serve.prof here")
     args = p.parse_args(argv)

@@ -90,6 +90,7 @@ class NodeTable:
         self._lower: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self.signatures: dict[tuple[Any, ...], Any] = {}  # kubesim.sim.scheduling's per-signature masks
         self.scores: dict[tuple[int, ...], tuple[int, np.ndarray]] = {}  # and its resource scores per request
+        self.fits: dict[tuple[tuple[int, int], ...], tuple[int, np.ndarray]] = {}  # and NodeResourcesFit per usage
         self.changes: list[int] = []  # nodes whose amounts changed, in order (what cached scores catch up on)
         with _gc_paused():  # allocation-heavy: the cyclic GC would rescan the whole heap several times meanwhile
             self._bulk_add(bound)
@@ -126,7 +127,7 @@ class NodeTable:
         self.unschedulable = np.append(self.unschedulable, node.unschedulable)
         self.taint_group = np.append(self.taint_group, np.int32(self._group(node.taints)))
         self.labels.append(dict(node.labels))
-        for cache in (self._label_codes, self.signatures, self.scores, self._lower):
+        for cache in (self._label_codes, self.signatures, self.scores, self.fits, self._lower):
             cache.clear()
         self.changes.clear()
         self._by_node = None
@@ -198,6 +199,7 @@ class NodeTable:
         if len(self.changes) > 4 * max(len(self), 1024):  # cached scores would rather start over
             self.changes.clear()
             self.scores.clear()
+            self.fits.clear()
 
     def _account(self, pod: PodInfo, i: int) -> None:
         self.bound[pod.key] = (i, pod)

@@ -247,6 +247,22 @@ def _fits(table: NodeTable, usage: list[tuple[int, int]], free: np.ndarray | Non
     return ok
 
 
+def _fits_everywhere(table: NodeTable, usage: list[tuple[int, int]]) -> np.ndarray:
+    """`_fits` over every node, cached per usage and refreshed only on the nodes that changed since (as resource
+    scores are): placing one pod changes one node. Read-only for callers."""
+    key = tuple(usage)
+    cached = table.fits.get(key)
+    changed = table.changes
+    if cached is None or len(changed) - cached[0] > len(table) // 8:
+        cached = table.fits[key] = (len(changed), _fits(table, usage))
+    elif cached[0] < len(changed):
+        since = changed[cached[0]:]
+        idx = np.array(since if len(since) == 1 else sorted(set(since)), np.int64)
+        cached[1][idx] = _fits(table, usage, cols=idx)
+        cached = table.fits[key] = (len(changed), cached[1])
+    return cached[1]
+
+
 def _fit_reasons(table: NodeTable, usage: list[tuple[int, int]], rows: np.ndarray, hist: Counter[str],
                  free: np.ndarray | None = None) -> None:
     """Count NodeResourcesFit's reasons over the nodes `rows` (every insufficient resource counts)."""
@@ -424,7 +440,7 @@ def schedule(pods: Sequence[PodInfo], table: NodeTable) -> list[Placement]:
         masks = _masks_for(table, pod)
         usage = table.usage(pod)
         conflicts = table.port_conflicts(pod.host_ports) if pod.host_ports and table.ports else None
-        feasible = masks.static_ok & _fits(table, usage)
+        feasible = masks.static_ok & _fits_everywhere(table, usage)
         if conflicts is not None:
             feasible &= ~conflicts
         if masks.conflict or not feasible.any():

@@ -3,6 +3,7 @@ v1.35 gives, preemption's verdict, scoring preferences, and reading Pods and Nod
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from typing import Any
 
@@ -430,3 +431,32 @@ def test_never_overcommits_and_refuses_only_when_nothing_fits(node_specs: list[t
             free[result.node][1] -= 1
     assert all(cpu >= 0 for cpu, _ in free.values())
     assert all(slots >= 0 for _, slots in free.values())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(400, 1300), min_size=16, max_size=20),  # 16+: caches catch up node by node
+       st.lists(st.one_of(st.tuples(st.just("pod"), st.sampled_from([0, 400, 400, 1200])),  # shapes repeat
+                          st.tuples(st.just("remove"), st.integers(0, 40)),
+                          st.tuples(st.just("resize"), st.integers(0, 19))), min_size=1, max_size=80))
+def test_a_long_lived_table_decides_as_a_fresh_one(cpus: list[int], ops: list[tuple[str, int]]) -> None:
+    """The fit and score caches a table keeps between cycles never change a decision: after any sequence of
+    placements, removals and node resizes, each pod goes where a table built from scratch would send it."""
+    nodes = [node(f"n{i}", cpu=c, pods=2) for i, c in enumerate(cpus)]
+    table = NodeTable(nodes)
+    bound: dict[tuple[str, str], PodInfo] = {}
+    for k, (op, arg) in enumerate(ops):
+        if op == "pod":
+            p = pod(f"p{k}", cpu=arg)
+            fresh = schedule([p], NodeTable(nodes, list(bound.values())))[0]
+            placed = schedule([p], table)[0]
+            assert placed.node == fresh.node and placed.message == fresh.message
+            if placed.node is not None:
+                bound[p.key] = dataclasses.replace(p, node_name=placed.node)
+        elif op == "remove" and bound:
+            key = sorted(bound)[arg % len(bound)]
+            del bound[key]
+            table.remove(key)
+        elif op == "resize":
+            i = arg % len(nodes)
+            nodes[i] = node(nodes[i].name, cpu=cpus[i] + 400 * (k % 3), pods=2)
+            table.update_node(nodes[i])
