@@ -114,11 +114,36 @@ class KubeSim:
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{'https' if ctx else 'http'}://{shown}:{actual}"
         write_kubeconfig(self.config.kubeconfig_out, server=self.url, ca_file=self.ca_file, token=self.admin_token)
+        if ctx is not None:
+            self._publish_authentication_config()
         if self.config.simulation is not None:
             self.simulation = Simulation(self.api, self.server, self.config.simulation)
             await self.simulation.start()
             self.server.control = Control(self.simulation)
         return self.url
+
+    def _publish_authentication_config(self) -> None:
+        """kube-apiserver's `kube-system/extension-apiserver-authentication` ConfigMap: where aggregated API
+        servers (metricsd, like metrics-server) learn which CA signs the front-proxy client certificate and which
+        headers carry the caller's identity."""
+        d = self.pki_dir
+        data = {
+            "client-ca-file": (d / "ca.crt").read_text(),
+            "requestheader-client-ca-file": (d / "front-proxy-ca.crt").read_text(),
+            "requestheader-allowed-names": '["front-proxy-client"]',
+            "requestheader-username-headers": '["X-Remote-User"]',
+            "requestheader-group-headers": '["X-Remote-Group"]',
+            "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]',
+        }
+        rt = self.api.registry.get("", "configmaps")
+        assert rt is not None
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": data,
+                "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"}}
+        if self.api.store.get("/configmaps", "kube-system", "extension-apiserver-authentication") is None:
+            self.api.create(rt, "kube-system", body)
+        else:
+            self.api.patch(rt, "kube-system", "extension-apiserver-authentication",
+                           json.dumps({"data": data}).encode(), "application/merge-patch+json")
 
     async def stop(self) -> None:
         if self.simulation is not None:
