@@ -1,15 +1,18 @@
-"""metricsd scraping against tiny kubelets on 127.0.0.1: healthy, slow, failing, garbage, oversized and TLS ones."""
+"""metricsd scraping and its tick loop against tiny kubelets on 127.0.0.1: healthy, slow, failing, garbage,
+oversized and TLS ones."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
 import random
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +20,11 @@ import pytest
 from aiohttp import web
 
 from kubescale import pki
+from metricsd.manager import Manager
 from metricsd.objects import NodeMeta
-from metricsd.scraping import KubeletClientOptions, Scraper
+from metricsd.scraping import KubeletClientOptions, Scraper, ScrapeRound
+from metricsd.storage import MetricsStore
+from metricsd.targets import parse_node_selector
 
 TIMEOUT_S = 0.5
 MARGIN_S = 0.5
@@ -316,3 +322,98 @@ async def test_tls_kubelet(start_kubelet: Start, kubelet_pki: Pki, tmp_path: Pat
     else:
         assert list(result.failures) == ["tls"] and failure in result.failures["tls"]
         assert result.failures["tls"].startswith(('Get "https://127.0.0.1:', "request failed"))
+
+
+# -- the manager's tick loop ------------------------------------------------------------------------------------
+async def _until(condition: Callable[[], bool], *, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_manager_scrapes_selected_nodes_into_the_store(start_kubelet: Start) -> None:
+    a, b, master = await start_kubelet(), await start_kubelet(), await start_kubelet()
+    nodes = [_node("a", a.port), _node("b", b.port),
+             dataclasses.replace(_node("m", master.port), labels={"node-role.kubernetes.io/control-plane": ""})]
+    scraper = Scraper(_http())
+    store = MetricsStore(metric_resolution_s=0.2)
+    manager = Manager(scraper=scraper, store=store, nodes=lambda: nodes, resolution_s=0.2,
+                      node_selector=parse_node_selector("!node-role.kubernetes.io/control-plane"))
+    task = asyncio.create_task(manager.run())
+    try:
+        await _until(lambda: store.stored_at is not None)
+        assert store.node_metrics(["a", "b"]) == {}  # one point each: no rate yet
+        await _until(lambda: len(store.node_metrics(["a", "b", "m"])) == 2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await scraper.close()
+    metric = store.node_metrics(["a"])["a"]
+    assert metric.cpu_nanocores > 0 and metric.memory_bytes == 1616273408 and metric.window_ns > 0
+    pod = store.pod_metrics([("kube-system", "coredns-558bd4d5db-4dpjz")])
+    assert [c[0] for c in pod[("kube-system", "coredns-558bd4d5db-4dpjz")].containers] == ["coredns"]
+    assert master.requests == 0 and a.requests >= 2
+    assert manager.last_round is not None and manager.last_round.failures == {}
+    assert manager.last_tick_start is not None and manager.last_tick_duration_s is not None
+
+
+@dataclass
+class FakeScraper:
+    """Takes `durations` (then 0) per round and records when each round ran (loop time)."""
+
+    durations: list[float]
+    rounds: list[tuple[float, float, list[str]]] = field(default_factory=list)
+
+    async def scrape(self, nodes: Iterable[NodeMeta], *, now: float) -> ScrapeRound:
+        loop = asyncio.get_running_loop()
+        start, names = loop.time(), [n.name for n in nodes]
+        await asyncio.sleep(self.durations.pop(0) if self.durations else 0)
+        self.rounds.append((start, loop.time(), names))
+        return ScrapeRound({}, {}, loop.time() - start)
+
+
+async def test_ticks_never_overlap_and_an_overrun_tick_is_followed_at_once() -> None:
+    scraper = FakeScraper([0.75])
+    manager = Manager(scraper=scraper, store=MetricsStore(metric_resolution_s=0.3), nodes=list, resolution_s=0.3,
+                      monotonic=asyncio.get_running_loop().time)
+    task = asyncio.create_task(manager.run())
+    try:
+        await _until(lambda: len(scraper.rounds) >= 4)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    starts = [r[0] for r in scraper.rounds]
+    assert all(nxt[0] >= prev[1] for prev, nxt in itertools.pairwise(scraper.rounds))
+    assert starts[1] - scraper.rounds[0][1] < 0.1  # right after the overrun
+    # then back on the original grid (0, 0.3, 0.6 missed, 0.9, 1.2), not 0.3 after the catch-up tick
+    assert 0.85 < starts[2] - starts[0] < 1.0 and 1.15 < starts[3] - starts[0] < 1.3
+
+
+async def test_a_failing_tick_is_logged_and_the_next_runs(caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+
+    def nodes() -> list[NodeMeta]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("node cache broke")
+        return [_node("n", 1)]
+
+    scraper = FakeScraper([])
+    store = MetricsStore(metric_resolution_s=0.1)
+    manager = Manager(scraper=scraper, store=store, nodes=nodes, resolution_s=0.1, clock=lambda: 1000.0)
+    with caplog.at_level(logging.ERROR, logger="metricsd.manager"):
+        task = asyncio.create_task(manager.run())
+        try:
+            await _until(lambda: len(scraper.rounds) >= 1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert [r.getMessage() for r in caplog.records] == ["Scrape tick failed"]
+    assert "node cache broke" in caplog.text
+    assert scraper.rounds[0][2] == ["n"]
+    assert manager.last_tick_start == 1000.0 and store.stored_at == 1000.0
