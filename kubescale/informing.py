@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
-from kubescale.kubeclient import ApiError, KubeClient
+from kubescale.kubeclient import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,18 @@ Key = tuple[str, str]
 Handler = Callable[[str, Any, Any], None]
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+
+class ListWatcher(Protocol):
+    """What an informer needs of a client (kubeclient.KubeClient is one; tests pass small fakes)."""
+
+    async def list(
+        self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500
+    ) -> tuple[list[dict[str, Any]], str]: ...
+
+    def watch(
+        self, path: str, *, resource_version: str, params: Mapping[str, str] | None = None, timeout_s: int = 300
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
 
 def object_key(obj: Mapping[str, Any]) -> Key:
@@ -40,7 +52,7 @@ class Informer(Generic[T]):
 
     def __init__(
         self,
-        client: KubeClient,
+        client: ListWatcher,
         path: str,
         transform: Callable[[dict[str, Any]], T],
         *,
@@ -50,6 +62,7 @@ class Informer(Generic[T]):
         watch_timeout_s: int = 300,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self.path = path
@@ -60,9 +73,10 @@ class Informer(Generic[T]):
         self.watch_timeout_s = watch_timeout_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self._sleep = sleep
         self.items: dict[Key, T] = {}
-        self.errors = 0  # failed lists and watches, bad objects, failing handlers
-        self.relists = 0  # lists after the first (410 Gone or a failure)
+        self.errors = 0  # failed lists and watches (410 Gone is not a failure), bad objects, failing handlers
+        self.relists = 0  # lists after the first (after 410 Gone or a failure)
         self.resource_version = ""
         self._versions: dict[Key, str] = {}  # the raw resourceVersion of each cached object
         self._handlers: list[Callable[[str, T | None, T | None], None]] = []
@@ -115,7 +129,7 @@ class Informer(Generic[T]):
                     events = await self._watch_once()
                     if events == 0 and asyncio.get_running_loop().time() - started < 1.0:
                         # a stream that ends at once, again and again, must not spin
-                        await asyncio.sleep(backoff)
+                        await self._sleep(backoff)
                         backoff = min(backoff * 2, self.backoff_max_s)
                     else:
                         backoff = self.backoff_initial_s
@@ -130,7 +144,7 @@ class Informer(Generic[T]):
             except Exception as e:  # any failure of one list or watch: retry, never die
                 self.errors += 1
                 log.warning("informer %s: %s: %s; listing again in %.1f s", self.name, type(e).__name__, e, backoff)
-            await asyncio.sleep(backoff)
+            await self._sleep(backoff)
             backoff = min(backoff * 2, self.backoff_max_s)
 
     async def _watch_once(self) -> int:

@@ -75,14 +75,22 @@ def _generic_message(status: int) -> str:
 class KubeClient:
     """One API server, one aiohttp session (created on first use, in the running loop)."""
 
-    def __init__(self, config: ClusterConfig, *, user_agent: str = "kubescale", connection_limit: int = 100) -> None:
+    def __init__(self, config: ClusterConfig, *, user_agent: str = "kubescale", connection_limit: int = 100,
+                 token_refresh_s: float = TOKEN_FILE_REFRESH_S) -> None:
         self.config = config
         self.user_agent = user_agent
         self._ssl = kubeconfig.ssl_context(config)  # fails here, at start, on bad TLS material
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
         self._token = config.token
+        self._token_refresh_s = token_refresh_s
         self._token_read_at = time.monotonic() if config.token is not None else float("-inf")
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     # -- plumbing --------------------------------------------------------------------------------------------------
     def _session_for_loop(self) -> aiohttp.ClientSession:
@@ -103,9 +111,9 @@ class KubeClient:
         return headers
 
     def _bearer_token(self) -> str | None:
-        """The token, re-read from `token_file` at most once a minute; the last good one if the read fails."""
+        """The token, re-read from `token_file` every `token_refresh_s`; the last good one if a read fails."""
         path = self.config.token_file
-        if path and time.monotonic() - self._token_read_at >= TOKEN_FILE_REFRESH_S:
+        if path and time.monotonic() - self._token_read_at >= self._token_refresh_s:
             try:
                 with open(path) as f:
                     self._token = f.read().strip() or self._token

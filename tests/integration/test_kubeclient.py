@@ -269,19 +269,20 @@ def _kubeconfig(sim: Sim, path: Path, *, cluster: dict[str, Any], user: dict[str
     return str(path)
 
 
-async def test_token_file_and_wrong_token(secure: Sim, tmp_path: Path) -> None:
-    (tmp_path / "token").write_text("reader-token-0123456789\n")
+async def test_token_file_is_reread_and_wrong_token(secure: Sim, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("stale-token\n")
     good = _kubeconfig(secure, tmp_path / "good", cluster={"certificate-authority": str(secure.workdir / "pki/ca.crt")},
                        user={"tokenFile": "token"})
     config = kubeconfig.load(good, environ={})
-    client = KubeClient(config)
-    try:
+    async with KubeClient(config, token_refresh_s=0) as client:
+        with pytest.raises(ApiError) as stale:
+            await client.list("/api/v1/namespaces")
+        assert stale.value.status == 401
+        (tmp_path / "token").write_text("reader-token-0123456789\n")  # rotated
         with pytest.raises(ApiError) as forbidden:  # authenticated as "reader", who may not list namespaces
             await client.list("/api/v1/namespaces")
         assert (forbidden.value.status, forbidden.value.reason) == (403, "Forbidden")
         assert 'User "reader" cannot list resource "namespaces"' in forbidden.value.message
-    finally:
-        await client.close()
     bad = _kubeconfig(secure, tmp_path / "bad", cluster={"certificate-authority": str(secure.workdir / "pki/ca.crt")},
                       user={"token": "wrong"})
     with pytest.raises(ApiError) as unauthorized:
