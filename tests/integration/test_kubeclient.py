@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,42 @@ async def test_watch_streams_events_and_gone_is_410(client: KubeClient) -> None:
     await asyncio.wait_for(task, 10)
     assert events == [("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w")]
 
+
+
+
+async def test_watch_reassembles_large_events(client: KubeClient) -> None:
+    _, version = await client.list(CM)
+    big = "x" * 600_000  # many TCP reads for one event line
+    await client.create(CM, _cm("big", a=big))
+    await client.create(CM, _cm("small", a="1"))
+    seen: list[tuple[str, int]] = []
+    async with contextlib.aclosing(client.watch(CM, resource_version=version, timeout_s=5)) as watch:  # type: ignore[type-var]
+        async for event in watch:
+            seen.append((event["object"]["metadata"]["name"], len(event["object"]["data"]["a"])))
+            if len(seen) == 2:
+                break
+    assert seen == [("big", 600_000), ("small", 1)]
+
+
+async def test_expired_continue_token_falls_back_to_one_full_list(short_history: KubeSim) -> None:
+    class WritesBetweenPages(KubeClient):
+        """Enough writes after the first page that its continue token is too old for the second."""
+
+        async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
+            page = await super().get(path, params=params)
+            if params and params.get("limit") and "continue" not in params and not self.wrote:
+                self.wrote = True
+                for i in range(10):
+                    await self.create(CM, _cm(f"during-{i}"))
+            return page
+
+    async with WritesBetweenPages(kubeconfig.load(short_history.config.kubeconfig_out, environ={})) as client:
+        client.wrote = False
+        for i in range(6):
+            await client.create(CM, _cm(f"before-{i}"))
+        items, _ = await client.list(CM, page_size=2)
+        names = sorted(i["metadata"]["name"] for i in items)
+        assert names == sorted([f"before-{i}" for i in range(6)] + [f"during-{i}" for i in range(10)])
 
 
 async def test_watch_from_a_version_gone_raises_410(short_history: KubeSim) -> None:
