@@ -7,7 +7,8 @@ metrics-server (pkg/scraper/scraper.go, pkg/scraper/client/resource/client.go, c
   and only then does its timeout (`--kubelet-request-timeout`) start; the timeout covers waiting for a free
   connection, connecting, TLS, the headers and the body;
 - the request start time dates samples that carry no timestamp;
-- `https` verified against `--kubelet-certificate-authority` (the system store without one), client certificate
+- `https` verified against `--kubelet-certificate-authority` or `--kubelet-certificate-authority-text` (the
+  system store without either), client certificate
   and bearer token; `--kubelet-insecure-tls` verifies nothing; `--deprecated-kubelet-completely-insecure` is
   plain `http` with no credentials at all;
 - a non-200 answer fails as `request failed, status: "500 Internal Server Error"`, a node without a usable
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ class KubeletClientOptions:
     insecure_tls: bool = False
     completely_insecure: bool = False  # plain http, no credentials
     ca_file: str | None = None
+    ca_text: str | None = None  # PEM, --kubelet-certificate-authority-text (or the cluster CA of a kubeconfig)
     client_cert_file: str | None = None
     client_key_file: str | None = None
     token: str | None = None
@@ -101,9 +104,7 @@ class Scraper:
     def __init__(self, options: KubeletClientOptions, *, rng: random.Random | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.options = options
-        self._ssl = None if options.completely_insecure else pki.client_ssl_context(
-            ca_file=options.ca_file, cert_file=options.client_cert_file, key_file=options.client_key_file,
-            insecure=options.insecure_tls)
+        self._ssl = None if options.completely_insecure else _ssl_context(options)
         self._rng = rng or random.Random()
         self._monotonic = monotonic
         self._session: aiohttp.ClientSession | None = None
@@ -244,6 +245,19 @@ class Scraper:
             except OSError as e:  # keep the token read last; the kubelets will say if it is no longer good
                 log.error("reading the kubelet bearer token from %s: %s", o.token_file, e)
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+
+def _ssl_context(o: KubeletClientOptions) -> ssl.SSLContext:
+    """The kubelet TLS context: verify against the CA file, else the CA text, else the system store."""
+    if o.ca_text is None or o.ca_file is not None or o.insecure_tls:
+        return pki.client_ssl_context(ca_file=o.ca_file, cert_file=o.client_cert_file,
+                                      key_file=o.client_key_file, insecure=o.insecure_tls)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies and checks host names
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(cadata=o.ca_text)
+    if o.client_cert_file is not None:
+        ctx.load_cert_chain(o.client_cert_file, o.client_key_file)
+    return ctx
 
 
 __all__ = ["DELAY_PER_NODE_S", "MAX_DELAY_S", "KubeletClientOptions", "NodeRequest", "ScrapeRound", "Scraper"]

@@ -293,7 +293,8 @@ def _tls(p: Pki, *, ca: str | None = "ok", cert: bool = True, token: str | None 
          token_file: str | None = None, insecure: bool = False) -> KubeletClientOptions:
     return KubeletClientOptions(
         use_node_status_port=True, address_types=("InternalIP",), timeout_s=TIMEOUT_S * 4, jitter_s=0.0,
-        ca_file={"ok": p.ca_file, "other": p.other_ca_file, None: None}[ca], insecure_tls=insecure,
+        ca_file={"ok": p.ca_file, "other": p.other_ca_file}.get(ca or ""), insecure_tls=insecure,
+        ca_text=Path(p.ca_file).read_text() if ca == "text" else None,
         client_cert_file=p.client_cert if cert else None, client_key_file=p.client_key if cert else None,
         token=token, token_file=token_file)
 
@@ -301,6 +302,8 @@ def _tls(p: Pki, *, ca: str | None = "ok", cert: bool = True, token: str | None 
 @pytest.mark.parametrize(("options", "failure"), [
     pytest.param({}, None, id="ca-client-cert-and-token"),
     pytest.param({"ca": "other"}, "certificate verify failed", id="wrong-ca"),
+    pytest.param({"ca": "text"}, None, id="ca-text"),
+    pytest.param({"ca": None}, "certificate verify failed", id="system-store-does-not-know-the-kubelet-ca"),
     pytest.param({"ca": "other", "insecure": True}, None, id="insecure-tls-skips-verification"),
     pytest.param({"cert": False}, 'request failed, status: "401 Unauthorized"', id="no-client-cert"),
     pytest.param({"token": None}, 'request failed, status: "401 Unauthorized"', id="no-token"),
