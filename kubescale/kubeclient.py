@@ -126,7 +126,10 @@ class KubeClient:
         return self.config.server + (path if path.startswith("/") else "/" + path)
 
     def _request_kwargs(self) -> dict[str, Any]:
-        return {"server_hostname": self.config.tls_server_name} if self.config.tls_server_name else {}
+        """tls-server-name: the name sent in SNI and checked against the serving certificate."""
+        if self._ssl is None or not self.config.tls_server_name:
+            return {}
+        return {"server_hostname": self.config.tls_server_name}
 
     # -- requests --------------------------------------------------------------------------------------------------
     async def request(

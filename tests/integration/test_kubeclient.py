@@ -132,6 +132,8 @@ async def test_expired_continue_token_falls_back_to_one_full_list(short_history:
     class WritesBetweenPages(KubeClient):
         """Enough writes after the first page that its continue token is too old for the second."""
 
+        wrote = False
+
         async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
             page = await super().get(path, params=params)
             if params and params.get("limit") and "continue" not in params and not self.wrote:
@@ -141,7 +143,6 @@ async def test_expired_continue_token_falls_back_to_one_full_list(short_history:
             return page
 
     async with WritesBetweenPages(kubeconfig.load(short_history.config.kubeconfig_out, environ={})) as client:
-        client.wrote = False
         for i in range(6):
             await client.create(CM, _cm(f"before-{i}"))
         items, _ = await client.list(CM, page_size=2)
