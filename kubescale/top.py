@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -39,6 +40,9 @@ _MIN_WIDTH, _PADDING = 6, 3
 _NANO, _MILLI_IN_NANO, _MI = 10**9, 10**6, 1024 * 1024
 _INT64_MIN = -(2**63)
 _MAX_DURATION_NS = 2**63 - 1
+# integers of up to 15 digits with the suffixes metrics-server prints: exact in nanos, far from BinarySI's cap
+_SIMPLE_QUANTITY = re.compile(r"([0-9]{1,15})(n|m|Ki|Mi|Gi|)")
+_SIMPLE_SCALE = {"n": 1, "m": 10**6, "": 10**9, "Ki": 1024 * 10**9, "Mi": 1024**2 * 10**9, "Gi": 1024**3 * 10**9}
 
 
 class TopError(Exception):
@@ -130,7 +134,11 @@ def tabwrite(rows: Iterable[Sequence[str]]) -> str:
 
 def _nanos(usage: Mapping[str, Any], resource: str) -> int:
     raw = usage.get(resource)
-    return 0 if raw is None else quantity.nano_value(raw)
+    if raw is None:
+        return 0
+    if isinstance(raw, str) and (m := _SIMPLE_QUANTITY.fullmatch(raw)) is not None:
+        return int(m.group(1)) * _SIMPLE_SCALE[m.group(2)]  # metrics-server's forms, without Fractions
+    return quantity.nano_value(raw)
 
 
 def _milli(nanos: int) -> int:

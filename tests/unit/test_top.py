@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubescale import top
+from kubescale import quantity, top
 from kubescale.kubeclient import ApiError
 from kubescale.top import NodeOptions, PodOptions, TopError
 
@@ -153,6 +153,12 @@ def test_usage_cells(usage: dict[str, str], available: dict[str, str], expected:
     metrics = {"items": [{"metadata": {"name": "n"}, "usage": usage}]}
     out = top.node_table(metrics, [_node("n", available)], NodeOptions(no_headers=True))
     assert out.split() == ["n", *expected]
+
+
+@given(st.integers(0, 10**15 - 1), st.sampled_from(["n", "u", "m", "", "k", "Ki", "Mi", "Gi", "Ti", "e3"]))
+def test_usage_parsing_agrees_with_quantity(mantissa: int, suffix: str) -> None:
+    raw = f"{mantissa}{suffix}"
+    assert top._nanos({"cpu": raw}, "cpu") == quantity.nano_value(raw)
 
 
 def test_show_capacity_reads_status_capacity() -> None:
