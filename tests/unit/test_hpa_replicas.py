@@ -5,22 +5,38 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.hpa import gomath, replicas
+from autoscaler.hpa import gomath, metricreplicas, replicas
 from autoscaler.hpa.model import (
+    AVERAGE_VALUE,
+    EXTERNAL,
+    OBJECT,
+    PODS,
+    RESOURCE,
+    UTILIZATION,
+    VALUE,
     ZERO_TIME,
     CalcSettings,
+    Condition,
     ContainerInfo,
     ContainerUsage,
     CrossVersionObjectReference,
+    Event,
     ExternalMetricsFetch,
+    ExternalMetricSource,
     LabelSelector,
     LabelSelectorRequirement,
+    MetricIdentifier,
+    MetricSpec,
+    MetricTarget,
     ObjectMetricFetch,
+    ObjectMetricSource,
     PodInfo,
     PodMetricSample,
     PodMetricValue,
     PodsMetricsFetch,
+    PodsMetricSource,
     ResourceMetricsFetch,
+    ResourceMetricSource,
     Tolerances,
 )
 
@@ -469,3 +485,143 @@ def test_go_integer_wrap(x: int, want: int) -> None:
                                               R(-7, -2, 3, id="both-neg"), R(7, 2, 3, id="pos")])
 def test_go_division_truncates(a: int, b: int, want: int) -> None:
     assert gomath.quo(a, b) == want
+
+
+# ---- computeReplicasForMetric(s) (horizontal_test.go's multi-metric and invalid-metric cases) ----
+
+def cpu_spec(target: int) -> MetricSpec:
+    return MetricSpec(RESOURCE, resource=ResourceMetricSource("cpu", MetricTarget(UTILIZATION,
+                                                                                   average_utilization=target)))
+
+
+def qps_pods_spec(average_milli: int) -> MetricSpec:
+    return MetricSpec(PODS, pods=PodsMetricSource(MetricIdentifier("qps"),
+                                                  MetricTarget(AVERAGE_VALUE, average_value_milli=average_milli)))
+
+
+EMPTY_SELECTOR = LabelSelector()
+QPS_EXTERNAL_AVG = MetricSpec(EXTERNAL, external=ExternalMetricSource(
+    MetricIdentifier("qps", EMPTY_SELECTOR), MetricTarget(AVERAGE_VALUE, average_value_milli=1000)))
+CHEDDAR = MetricSpec("CheddarCheese")
+
+
+def compute(specs: list[MetricSpec], fetched: list, *, spec_replicas: int, pods: list[PodInfo],
+            selector: str = "name=test-pod") -> metricreplicas.MetricsResult:
+    return metricreplicas.compute_replicas_for_metrics(
+        specs, fetched, selector=selector, spec_replicas=spec_replicas, status_replicas=spec_replicas, pods=pods,
+        namespace=NS, tolerances=DEFAULT_TOL, now=NOW, settings=TEST_SETTINGS)
+
+
+UP_PODS, UP_CPU = make_pods(3, requests=cpu(3, 500), start=[COOL] * 3), make_resource_metrics(levels(150, 200, 250))
+DOWN_PODS = make_pods(5, requests=cpu(5, 500), start=[COOL] * 5)
+DOWN_CPU = make_resource_metrics(levels(50, 150, 250, 125, 125))
+CPU_NAME = "cpu resource utilization (percentage of request)"
+
+
+def test_scale_up_one_metric_invalid() -> None:
+    """TestScaleUpOneMetricInvalid: an unknown metric type does not stop a scale-up."""
+    r = compute([cpu_spec(30), CHEDDAR], [UP_CPU, ObjectMetricFetch()], spec_replicas=3, pods=UP_PODS)
+    assert (r.replicas, r.metric_name) == (4, CPU_NAME)
+    assert r.condition == Condition("ScalingActive", "True", "ValidMetricFound",
+                                    f"the HPA was able to successfully calculate a replica count from {CPU_NAME}")
+    assert r.error == ('invalid metrics (1 invalid out of 2), first error is: unknown metric source type '
+                       '"CheddarCheese"')
+    assert r.events == (Event("Warning", "InvalidMetricSourceType", 'unknown metric source type "CheddarCheese"'),)
+    assert r.statuses is not None and r.statuses[1] is None
+    assert metricreplicas.status_to_dict(r.statuses[0]) == {
+        "type": "Resource", "resource": {"name": "cpu", "current": {"averageValue": "400m", "averageUtilization": 40}}}
+
+
+def test_scale_down_one_metric_invalid_blocks() -> None:
+    """An invalid metric blocks a scale-down the valid ones propose (computeReplicasForMetrics)."""
+    r = compute([cpu_spec(50), CHEDDAR], [DOWN_CPU, ObjectMetricFetch()], spec_replicas=5, pods=DOWN_PODS)
+    assert r.replicas == -1
+    assert (r.condition.status, r.condition.reason) == ("False", "InvalidMetricSourceType")
+    assert r.per_metric[0].replicas == 3
+
+
+def test_scale_down_one_metric_empty_blocks() -> None:
+    """TestScaleDownOneMetricEmpty's inputs: the external metrics API fails while CPU says scale down."""
+    failed = ExternalMetricsFetch(error="something went wrong")
+    r = compute([cpu_spec(50), QPS_EXTERNAL_AVG], [DOWN_CPU, failed], spec_replicas=5, pods=DOWN_PODS)
+    inner = ("unable to get external metric test-namespace/qps/&LabelSelector{MatchLabels:map[string]string{},"
+             "MatchExpressions:[]LabelSelectorRequirement{},}: unable to fetch metrics from external metrics API: "
+             "something went wrong")
+    assert r.replicas == -1
+    assert r.condition == Condition("ScalingActive", "False", "FailedGetExternalMetric",
+                                    f"the HPA was unable to compute the replica count: {inner}")
+    assert r.events == (Event("Warning", "FailedGetExternalMetric", inner),)
+    assert r.error == ("invalid metrics (1 invalid out of 2), first error is: failed to get qps external metric "
+                       f"value: failed to get qps external metric: {inner}")
+
+
+def test_all_metrics_invalid() -> None:
+    r = compute([CHEDDAR, CHEDDAR], [ObjectMetricFetch(), ObjectMetricFetch()], spec_replicas=3, pods=UP_PODS)
+    assert r.replicas == -1 and len(r.events) == 2
+    assert r.error is not None and r.error.startswith("invalid metrics (2 invalid out of 2)")
+
+
+def test_resource_metrics_outage() -> None:
+    outage = ResourceMetricsFetch(error="the server is currently unable to handle the request")
+    r = compute([cpu_spec(50)], [outage], spec_replicas=3, pods=UP_PODS)
+    inner = ("failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch metrics from "
+             "resource metrics API: the server is currently unable to handle the request")
+    assert (r.replicas, r.condition.reason, r.condition.message) == (
+        -1, "FailedGetResourceMetric", f"the HPA was unable to compute the replica count: {inner}")
+    assert r.error == ("invalid metrics (1 invalid out of 1), first error is: failed to get cpu resource metric "
+                       f"value: {inner}")
+    assert r.statuses == (None,)
+
+
+def test_maximum_over_metrics() -> None:
+    r = compute([cpu_spec(30), qps_pods_spec(10000)], [UP_CPU, pods_metric(20000, 20000, 20000, timestamp=NOW)],
+                spec_replicas=3, pods=UP_PODS)
+    assert (r.replicas, r.metric_name, r.timestamp_s, r.error) == (6, "pods metric qps", NOW, None)
+    assert metricreplicas.status_to_dict(r.statuses[1]) == {
+        "type": "Pods", "pods": {"metric": {"name": "qps"}, "current": {"averageValue": "20"}}}
+
+
+def test_object_and_external_statuses() -> None:
+    obj = MetricSpec(OBJECT, object=ObjectMetricSource(DEPLOYMENT, MetricIdentifier("qps"),
+                                                       MetricTarget(VALUE, value_milli=15000)))
+    per_pod = MetricSpec(OBJECT, object=ObjectMetricSource(DEPLOYMENT, MetricIdentifier("qps"),
+                                                           MetricTarget(AVERAGE_VALUE, average_value_milli=5000)))
+    ext = MetricSpec(EXTERNAL, external=ExternalMetricSource(MetricIdentifier("qps", LABEL_SELECTOR),
+                                                             MetricTarget(VALUE, value_milli=4400)))
+    results = [metricreplicas.compute_replicas_for_metric(
+        spec, data, spec_replicas=3, status_replicas=3, pods=make_pods(3), namespace=NS, tolerances=DEFAULT_TOL,
+        now=NOW, settings=TEST_SETTINGS) for spec, data in (
+        (obj, ObjectMetricFetch(20000, NOW)), (per_pod, ObjectMetricFetch(20000, NOW)),
+        (ext, ExternalMetricsFetch((8600,), NOW)))]
+    assert [r.replicas for r in results] == [4, 4, 6]
+    assert [r.metric_name for r in results] == [
+        "Deployment metric qps", "external metric qps(nil)",
+        "external metric qps(&LabelSelector{MatchLabels:map[string]string{label: value,},"
+        "MatchExpressions:[]LabelSelectorRequirement{},})"]
+    assert [metricreplicas.status_to_dict(r.status) for r in results] == [
+        {"type": "Object", "object": {"metric": {"name": "qps"}, "current": {"value": "20"},
+                                      "describedObject": {"kind": "Deployment", "name": "some-deployment",
+                                                          "apiVersion": "apps/v1"}}},
+        {"type": "Object", "object": {"metric": {"name": "qps"}, "current": {"averageValue": "6667m"}}},
+        {"type": "External", "external": {"metric": {"name": "qps", "selector": {"matchLabels": {"label": "value"}}},
+                                          "current": {"value": "8600m"}}},
+    ]
+
+
+@pytest.mark.parametrize(("selector", "selector_error", "ambiguous", "reason", "event_reason", "error"), [
+    R("", None, (), "InvalidSelector", "SelectorRequired", "selector is required", id="missing-selector"),
+    R("a in (", "unable to parse requirement", (), "InvalidSelector", "InvalidSelector",
+      "couldn't convert selector into a corresponding internal selector object: unable to parse requirement",
+      id="unparsable-selector"),
+    R("name=test-pod", None, ("test-namespace/a", "test-namespace/b"), "AmbiguousSelector", "AmbiguousSelector",
+      "pods by selector name=test-pod are controlled by multiple HPAs: [test-namespace/a test-namespace/b]",
+      id="ambiguous-selector"),
+])
+def test_selector_checks(selector: str, selector_error: str | None, ambiguous: tuple[str, ...], reason: str,
+                         event_reason: str, error: str) -> None:
+    r = metricreplicas.compute_replicas_for_metrics(
+        [cpu_spec(50)], [UP_CPU], selector=selector, spec_replicas=3, status_replicas=3, pods=UP_PODS, namespace=NS,
+        tolerances=DEFAULT_TOL, now=NOW, settings=TEST_SETTINGS, selector_error=selector_error,
+        ambiguous_hpas=ambiguous)
+    assert (r.replicas, r.condition.reason, r.events[0].reason, r.error, r.statuses) == (
+        -1, reason, event_reason, error, None)
