@@ -4,6 +4,8 @@ numbers), horizontal_test.go's computeReplicasForMetrics cases, and invariants c
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autoscaler.hpa import gomath, metricreplicas, replicas
 from autoscaler.hpa.model import (
@@ -625,3 +627,84 @@ def test_selector_checks(selector: str, selector_error: str | None, ambiguous: t
         ambiguous_hpas=ambiguous)
     assert (r.replicas, r.condition.reason, r.events[0].reason, r.error, r.statuses) == (
         -1, reason, event_reason, error, None)
+
+
+# ---- invariants ----
+
+@st.composite
+def ready_workloads(draw: st.DrawFn) -> tuple[list[PodInfo], ResourceMetricsFetch, int, Tolerances]:
+    """Ready pods, each with a CPU metric (started long ago, ready since then)."""
+    n = draw(st.integers(1, 12))
+    requests = draw(st.lists(st.integers(1, 4000), min_size=n, max_size=n))
+    usage = draw(st.lists(st.integers(0, 20000), min_size=n, max_size=n))
+    target = draw(st.integers(1, 300))
+    tol = draw(st.sampled_from([DEFAULT_TOL, Tolerances(0.0, 0.0), Tolerances(0.3, 0.05), Tolerances(0.02, 0.5)]))
+    pods = [PodInfo(f"p{i}", start_time_s=NOW - 3600, ready_transition_s=NOW - 3500,
+                    containers=(ContainerInfo("c", {"cpu": requests[i]}),)) for i in range(n)]
+    fetched = ResourceMetricsFetch(tuple(PodMetricSample(f"p{i}", NOW - 10, 30.0, (ContainerUsage("c", {"cpu": u}),))
+                                         for i, u in enumerate(usage)))
+    return pods, fetched, target, tol
+
+
+def _resource(pods: list[PodInfo], fetched: ResourceMetricsFetch, target: int, tol: Tolerances,
+              current: int | None = None) -> replicas.Proposal:
+    return replicas.get_resource_replicas(len(pods) if current is None else current, target, "cpu", pods=pods,
+                                          fetched=fetched, tolerances=tol, now=NOW, settings=CalcSettings())
+
+
+@settings(max_examples=300, deadline=None)
+@given(ready_workloads(), st.integers(0, 50))
+def test_no_change_inside_tolerance_band(workload: tuple, current: int) -> None:
+    pods, fetched, target, tol = workload
+    got = _resource(pods, fetched, target, tol, current)
+    assert got.utilization is not None
+    if tol.within(got.utilization / target):
+        assert got.replicas == current
+    else:
+        assert got.replicas == gomath.ceil_i32(got.utilization / target * len(pods))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ready_workloads(), st.integers(1, 5000))
+def test_monotone_in_usage(workload: tuple, extra: int) -> None:
+    """More usage on one pod never proposes fewer replicas (current = pod count)."""
+    pods, fetched, target, tol = workload
+    first = fetched.items[0]
+    busier = ResourceMetricsFetch((PodMetricSample(first.pod, first.timestamp_s, first.window_s, (
+        ContainerUsage("c", {"cpu": first.containers[0].usage_milli["cpu"] + extra}),)), *fetched.items[1:]))
+    assert _resource(pods, busier, target, tol).replicas >= _resource(pods, fetched, target, tol).replicas
+
+
+@settings(max_examples=300, deadline=None)
+@given(ready_workloads())
+def test_never_scales_against_usage_ratio(workload: tuple) -> None:
+    pods, fetched, target, tol = workload
+    got = _resource(pods, fetched, target, tol)
+    assert got.utilization is not None
+    ratio = got.utilization / target
+    if ratio > 1:
+        assert got.replicas >= len(pods)
+    elif ratio < 1:
+        assert got.replicas <= len(pods)
+    else:
+        assert got.replicas == len(pods)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=10), st.integers(1, 10**6),
+       st.lists(st.sampled_from(["ready", "unready", "pending", "missing"]), min_size=1, max_size=10))
+def test_pods_metric_never_flips_direction(values: list[int], target: int, kinds: list[str]) -> None:
+    """With unready, pending and missing pods mixed in, the proposal follows the ready pods' usage ratio."""
+    n = min(len(values), len(kinds))
+    pods = [PodInfo(f"test-pod-{i}", phase="Pending" if kinds[i] == "pending" else "Running",
+                    ready="False" if kinds[i] == "unready" else "True") for i in range(n)]
+    present = tuple(PodMetricValue(f"test-pod-{i}", values[i], NOW) for i in range(n) if kinds[i] != "missing")
+    if not any(kinds[i] in ("ready", "unready") for i in range(n)):
+        return  # no metric for any pod: an error, covered elsewhere
+    got = replicas.get_metric_replicas(n, target, "qps", pods=pods, fetched=PodsMetricsFetch(present),
+                                       tolerances=DEFAULT_TOL, now=NOW, settings=CalcSettings())
+    ratio = got.usage / target
+    if ratio > 1:
+        assert got.replicas >= n
+    elif ratio < 1:
+        assert got.replicas <= n
