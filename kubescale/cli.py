@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from kubescale import top
 from kubesim.app import KubeSim, SimConfig, run_forever
 from kubesim.server import ServingOptions
 from kubesim.sim import scenario
@@ -93,11 +94,37 @@ def _run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_server_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from metricsd import options
+
+    p = sub.add_parser("metrics-server", help="the resource metrics server (metrics.k8s.io) behind kubectl top",
+                       description="Scrape every kubelet's /metrics/resource and serve metrics.k8s.io/v1beta1, "
+                       "with metrics-server's flags and defaults.")
+    options.add_arguments(p)
+    p.set_defaults(func=_run_metrics_server)
+
+
+def _run_metrics_server(args: argparse.Namespace) -> int:
+    import os
+
+    from metricsd import options, server
+
+    try:
+        config = options.from_args(args)
+    except options.OptionsError as e:
+        for problem in e.problems:
+            print(f"kubescale metrics-server: {problem}", file=sys.stderr)
+        return 2
+    return asyncio.run(server.run_forever(config, environ=os.environ))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubescale", description="Kubernetes monitoring and autoscaling stack.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (repeat for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _sim_parser(sub)
+    _metrics_server_parser(sub)
+    top.register(sub)
     return parser
 
 

@@ -97,6 +97,10 @@ class KubeSim:
         pki.write_pair(fp, cert_path=str(d / "front-proxy-client.crt"), key_path=str(d / "front-proxy-client.key"))
         self.server.aggregator.proxy_client_cert = (str(d / "front-proxy-client.crt"),
                                                     str(d / "front-proxy-client.key"))
+        # without a token, kubectl needs some credential or it prompts for a password: a client certificate
+        admin = pki.issue_cert(ca=ca, common_name="kubesim-admin", organizations=["system:masters"], client=True,
+                               server=False)
+        pki.write_pair(admin, cert_path=str(d / "admin.crt"), key_path=str(d / "admin.key"))
         self.ca_file = str(d / "ca.crt")
         return pki.server_ssl_context(cert_file=str(d / "apiserver.crt"), key_file=str(d / "apiserver.key"),
                                       client_ca_file=self.ca_file)
@@ -113,7 +117,10 @@ class KubeSim:
         actual = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{'https' if ctx else 'http'}://{shown}:{actual}"
-        write_kubeconfig(self.config.kubeconfig_out, server=self.url, ca_file=self.ca_file, token=self.admin_token)
+        client_pair = None if ctx is None or self.admin_token else (str(self.pki_dir / "admin.crt"),
+                                                                    str(self.pki_dir / "admin.key"))
+        write_kubeconfig(self.config.kubeconfig_out, server=self.url, ca_file=self.ca_file, token=self.admin_token,
+                         client_pair=client_pair)
         if ctx is not None:
             self._publish_authentication_config()
         if self.config.simulation is not None:
@@ -155,13 +162,17 @@ class KubeSim:
             await self.runner.cleanup()
 
 
-def write_kubeconfig(path: str, *, server: str, ca_file: str | None, token: str | None) -> None:
+def write_kubeconfig(path: str, *, server: str, ca_file: str | None, token: str | None,
+                     client_pair: tuple[str, str] | None = None) -> None:
     import base64
 
     cluster: dict[str, Any] = {"server": server}
     if ca_file:
         cluster["certificate-authority-data"] = base64.b64encode(Path(ca_file).read_bytes()).decode()
     user: dict[str, Any] = {"token": token} if token else {}
+    if client_pair is not None:
+        user["client-certificate-data"] = base64.b64encode(Path(client_pair[0]).read_bytes()).decode()
+        user["client-key-data"] = base64.b64encode(Path(client_pair[1]).read_bytes()).decode()
     doc = {
         "apiVersion": "v1", "kind": "Config", "current-context": "kubesim",
         "clusters": [{"name": "kubesim", "cluster": cluster}],

@@ -38,7 +38,8 @@ class Manager:
 
     def __init__(self, *, scraper: RoundScraper, store: MetricsStore, nodes: Callable[[], Iterable[NodeMeta]],
                  resolution_s: float, node_selector: LabelSelector | None = None,
-                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+                 on_tick: Callable[[float], None] | None = None) -> None:
         if resolution_s <= 0:
             raise ValueError(f"resolution_s must be positive, got {resolution_s}")
         self._scraper = scraper
@@ -51,6 +52,7 @@ class Manager:
         self.last_tick_start: float | None = None
         self.last_tick_duration_s: float | None = None
         self.last_round: ScrapeRound | None = None
+        self._on_tick = on_tick  # told each tick's duration (metrics_server_manager_tick_duration_seconds)
 
     async def run(self) -> None:
         """Tick until cancelled."""
@@ -82,6 +84,8 @@ class Manager:
             log.exception("Scrape tick failed")
         finally:
             self.last_tick_duration_s = self._monotonic() - started
+            if self._on_tick is not None:
+                self._on_tick(self.last_tick_duration_s)
 
 
 __all__ = ["Manager", "RoundScraper"]

@@ -278,7 +278,7 @@ def build_app(*, store: MetricsStore, nodes: Callable[[], Mapping[str, NodeMeta]
         return _probe("livez", [*common_checks(), ("metric-collection-timely", timely)], verbose(request))
 
     async def readyz(request: web.Request) -> web.Response:
-        stored = None if store.ready() else "not metrics to serve"
+        stored = None if store.ready() else "no metrics to serve"
         return _probe("readyz", [*common_checks(), ("metric-storage-ready", stored), ("shutdown", None)],
                       verbose(request))
 
