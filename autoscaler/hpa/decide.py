@@ -51,7 +51,8 @@ class Settings:
 class SyncInput:
     """`hpa` is the stored autoscaling/v2 object (defaulting.stored_v2); `metrics[i]` was fetched for
     `hpa.spec.metrics[i]`; `pods` are the pods the scale selector matches; `selector_error` is the parse error of
-    `scale.selector`, if any."""
+    `scale.selector`, if any; `ambiguous_hpas` the "namespace/name" keys of every HPA whose selector covers these
+    pods (more than one fails the sync with AmbiguousSelector)."""
     hpa: Mapping[str, Any]
     scale: Scale
     pods: tuple[model.PodInfo, ...]
@@ -60,6 +61,7 @@ class SyncInput:
     history: History = field(default_factory=History)
     settings: Settings = field(default_factory=Settings)
     selector_error: str | None = None
+    ambiguous_hpas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def decide(inp: SyncInput) -> Decision:
             tolerances=model.Tolerances(scale_down=down, scale_up=up), now=now,
             settings=model.CalcSettings(cpu_initialization_period_s=settings.cpu_initialization_period_s,
                                         initial_readiness_delay_s=settings.initial_readiness_delay_s),
-            selector_error=inp.selector_error)
+            selector_error=inp.selector_error, ambiguous_hpas=inp.ambiguous_hpas)
         statuses = result.statuses
         outcomes = tuple(
             MetricOutcome(s.type, metricspecs.metric_display_name(s), None if r.error else r.replicas,

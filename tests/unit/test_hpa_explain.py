@@ -122,3 +122,64 @@ def test_external_metrics_are_matched_by_name_and_labels() -> None:
     # 45 / (10 * 3) = 1.5 outside tolerance -> ceil(45 / 10) = 5; scale-up limit 6
     assert out["metrics"][0]["replicas"] == 5 and out["desiredReplicas"] == 5
     assert out["metrics"][0]["current"]["external"]["current"] == {"averageValue": "15"}
+
+
+PODS_AND_OBJECT = [
+    {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}},
+    {"type": "Object", "object": {"describedObject": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                                                      "name": "main"},
+                                  "metric": {"name": "requests"}, "target": {"type": "Value", "value": "100"}}},
+]
+
+
+def _custom(pod: str, value: str) -> dict[str, Any]:
+    return {"describedObject": {"kind": "Pod", "namespace": "shop", "name": pod, "apiVersion": "/v1"},
+            "metric": {"name": "qps"}, "timestamp": "2026-01-01T11:59:30Z", "windowSeconds": 30, "value": value}
+
+
+def _ingress(name: str, value: str) -> dict[str, Any]:
+    return {"describedObject": {"kind": "Ingress", "namespace": "shop", "name": name,
+                                "apiVersion": "networking.k8s.io/v1"},
+            "metric": {"name": "requests"}, "timestamp": "2026-01-01T11:59:30Z", "value": value}
+
+
+def test_custom_metrics_are_matched_by_described_object_and_name() -> None:
+    doc = _case("scale_up_cpu")
+    doc["hpa"]["spec"]["metrics"] = PODS_AND_OBJECT
+    doc["customMetrics"] = [
+        _custom("web-a", "15"), _custom("web-b", "15"), _custom("web-c", "15"),
+        _custom("other", "1000"),  # not behind the scale selector
+        {**_custom("web-a", "1000"), "metric": {"name": "latency"}},  # another metric
+        _ingress("side", "9k"), _ingress("main", "250"),
+    ]
+    out = explain.explain(doc)
+    # pods: 15 / 10 over 3 pods -> ceil(4.5) = 5; object: 250 / 100 over 3 ready pods -> ceil(7.5) = 8; limit 6
+    assert [m["replicas"] for m in out["metrics"]] == [5, 8]
+    assert out["metrics"][0]["current"] == {"type": "Pods", "pods": {"metric": {"name": "qps"},
+                                                                     "current": {"averageValue": "15"}}}
+    assert out["metrics"][1]["current"]["object"]["current"] == {"value": "250"}
+    assert out["reason"] == "Ingress metric requests above target" and out["desiredReplicas"] == 6
+
+
+def test_a_failed_metric_does_not_block_a_scale_up() -> None:
+    doc = _case("scale_up_cpu")
+    doc["hpa"]["spec"]["metrics"] = PODS_AND_OBJECT
+    doc["customMetrics"] = [_custom("web-a", "15"), _custom("web-b", "15"), _custom("web-c", "15")]
+    out = explain.explain(doc)
+    assert [m["replicas"] for m in out["metrics"]] == [5, None]
+    assert out["metrics"][1]["error"].startswith("failed to get object metric value: unable to get metric requests")
+    assert out["desiredReplicas"] == 5 and out["rescale"] is True
+    assert [e["reason"] for e in out["events"]] == ["FailedGetObjectMetric", "SuccessfulRescale"]
+    assert out["conditions"][1]["reason"] == "ValidMetricFound"
+
+
+def test_a_failed_metric_blocks_a_scale_down() -> None:
+    doc = _case("scale_up_cpu")
+    doc["hpa"]["spec"]["metrics"] = PODS_AND_OBJECT
+    doc["customMetrics"] = [_custom("web-a", "5"), _custom("web-b", "5"), _custom("web-c", "5")]
+    out = explain.explain(doc)
+    assert [m["replicas"] for m in out["metrics"]] == [2, None]
+    assert (out["desiredReplicas"], out["rescale"]) == (3, False)
+    assert [e["reason"] for e in out["events"]] == ["FailedGetObjectMetric", "FailedComputeMetricsReplicas"]
+    assert out["events"][1]["message"].startswith("invalid metrics (1 invalid out of 2), first error is: ")
+    assert out["conditions"][1]["reason"] == "FailedGetObjectMetric"
