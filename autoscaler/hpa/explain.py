@@ -36,6 +36,19 @@ class CaseError(ValueError):
     """A case document that cannot be replayed; the message starts with the field path."""
 
 
+CASE_FIELDS = ("now", "settings", "hpa", "scale", "pods", "podMetrics", "customMetrics", "externalMetrics", "history")
+SETTINGS_FIELDS = ("tolerance", "cpuInitializationPeriod", "initialReadinessDelay", "downscaleStabilization")
+HISTORY_FIELDS = ("recommendations", "scaleUpEvents", "scaleDownEvents")
+
+
+def _known(raw: Mapping[str, Any], path: str, fields: Sequence[str]) -> None:
+    """Unknown keys are typos (keys starting with "_" are comments)."""
+    for key in raw:
+        if key not in fields and not str(key).startswith("_"):
+            where = f"{path}.{key}" if path else str(key)
+            raise CaseError(f"{where}: unknown field (expected one of: {', '.join(fields)})")
+
+
 # ---- field readers ----
 
 def _obj(raw: Any, path: str) -> Mapping[str, Any]:
@@ -114,6 +127,7 @@ def _selector_from_dict(raw: Any, path: str) -> LabelSelector:
 
 def _settings(raw: Any) -> decide.Settings:
     s = _obj(raw, "settings")
+    _known(s, "settings", SETTINGS_FIELDS)
     d = decide.Settings()
     tolerance = s.get("tolerance", d.tolerance)
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
@@ -246,6 +260,7 @@ def _fetch(spec: model.MetricSpec, case: Mapping[str, Any], *, namespace: str,
 
 def _history(raw: Any) -> decide.History:
     h = _obj(raw, "history")
+    _known(h, "history", HISTORY_FIELDS)
 
     def entries(key: str) -> list[tuple[str, Mapping[str, Any]]]:
         return [(f"history.{key}[{i}]", _obj(e, f"history.{key}[{i}]")) for i, e in enumerate(_list(h.get(key),
@@ -267,6 +282,7 @@ def _history(raw: Any) -> decide.History:
 def load_case(doc: Any) -> decide.SyncInput:
     """The SyncInput a case document describes; raises CaseError."""
     case = _obj(doc, "case")
+    _known(case, "", CASE_FIELDS)
     now = _time(case.get("now"), "now")
     try:
         hpa = defaulting.stored_v2(dict(_obj(case.get("hpa"), "hpa")))

@@ -62,6 +62,20 @@ def _set(doc: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.parametrize(("key", "message"), [
+    pytest.param(["podmetrics"], "podmetrics: unknown field (expected one of: now, settings,", id="top-level"),
+    pytest.param(["settings", "tolerence"], "settings.tolerence: unknown field", id="settings"),
+    pytest.param(["history", "scaleUps"], "history.scaleUps: unknown field", id="history"),
+])
+def test_unknown_fields_are_reported(key: list[str], message: str) -> None:
+    doc = _case("scale_up_cpu")
+    doc.setdefault("settings", {})
+    _set(doc, key, [])
+    with pytest.raises(explain.CaseError) as info:
+        explain.explain(doc)
+    assert str(info.value).startswith(message)
+
+
 @pytest.mark.parametrize(("path", "value", "message"), [
     pytest.param(["pods", 1, "spec"], {"containers": [{"name": "app", "resources": {"requests": {"cpu": "lots"}}}]},
                  "pods[1].spec.containers[0].resources.requests.cpu: invalid quantity 'lots'", id="pod-request"),
