@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from autoscaler.hpa import explain as hpa_explain
 from kubescale import top
 from kubesim.app import KubeSim, SimConfig, run_forever
 from kubesim.server import ServingOptions
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sim_parser(sub)
     _metrics_server_parser(sub)
     top.register(sub)
+    hpa_explain.register(sub)
     return parser
 
 
