@@ -28,7 +28,7 @@ integration: venv
 	$(BIN)/pytest -m integration
 
 demo: venv
-	$(BIN)/kubescale sim --scenario small --kubeconfig-out .kubesim/kubeconfig --hint
+	$(BIN)/kubescale demo --scenario small --dir .kubesim
 
 bench: venv
 	$(BIN)/python bench/run.py

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autoscaler.hpa import explain as hpa_explain
-from kubescale import top
+from kubescale import demo, top
 from kubesim.app import KubeSim, SimConfig, run_forever
 from kubesim.server import ServingOptions
 from kubesim.sim import scenario
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _metrics_server_parser(sub)
     top.register(sub)
     hpa_explain.register(sub)
+    demo.register(sub)
     return parser
 
 
