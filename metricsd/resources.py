@@ -23,14 +23,13 @@ Upstream behaviour kept:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
 from typing import Any
 
+from kubescale.gcpause import gc_paused
 from kubesim import errors, selectors
 from kubesim.discovery import discovery_content_type, group_discovery, resource_list_to_discovery_version
 from metricsd.formatting import format_cpu, format_duration, format_memory, format_timestamp
@@ -283,7 +282,7 @@ class Encoder:
     def pod_list(self, metas: Sequence[PodMeta], metrics: Mapping[tuple[str, str], PodMetric], *,
                  now_ns: int) -> bytes:
         """The PodMetricsList of the `metas` (in their order) that have metrics."""
-        with _gc_paused():  # 150,000 new strings: the cyclic GC would rescan the heap meanwhile
+        with gc_paused():  # 150,000 new strings: the cyclic GC would rescan the heap meanwhile
             return _list("PodMetricsList", self._pod_items(metas, metrics, format_timestamp(now_ns)))
 
     # -- Tables ------------------------------------------------------------------------------------------
@@ -313,7 +312,7 @@ class Encoder:
         def whole(meta: PodMeta, m: PodMetric) -> str:
             return _with_kind("PodMetrics", self._pod_items([meta], {(meta.namespace, meta.name): m}, created)[0])
 
-        with _gc_paused():
+        with gc_paused():
             return self._table(rows, cells, whole, created, table_version, include_object)
 
     def _table(self, rows: Sequence[tuple[Any, Any]], cells: Callable[[Any, Any], list[str]],
@@ -347,17 +346,6 @@ TABLE_COLUMNS = [
 
 
 _cpu, _memory = format_cpu, format_memory
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _with_kind(kind: str, body: str) -> str:

@@ -26,14 +26,13 @@ was the only one); a container with no previous point of its own never borrows a
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from kubescale.gcpause import gc_paused
 from metricsd.decoding import NodeScrape
 
 FRESH_CONTAINER_MIN_NS = 10_000_000_000  # freshContainerMinMetricsResolution
@@ -70,17 +69,6 @@ class _NodePoints:
     prev_cpu: int
     prev_ts: int
     has_prev: bool
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _rate(delta: int, window_ns: int) -> int:
@@ -231,7 +219,7 @@ class MetricsStore:
     def node_metrics(self, names: Iterable[str]) -> dict[str, NodeMetric]:
         """The usage of each named node that has one (a previous point and a counter that did not go down)."""
         out: dict[str, NodeMetric] = {}
-        with _gc_paused():
+        with gc_paused():
             for name in names:
                 n = self._nodes.get(name)
                 if n is None or not n.has_prev or n.cpu < n.prev_cpu:
@@ -258,7 +246,7 @@ class MetricsStore:
         names, rates, memory = self._names, self._rate[rows].tolist(), self._cols["memory"][rows].tolist()
         out: dict[tuple[str, str], PodMetric] = {}
         i = 0
-        with _gc_paused():  # 150,000 new objects: the cyclic GC would rescan the heap several times meanwhile
+        with gc_paused():  # 150,000 new objects: the cyclic GC would rescan the heap several times meanwhile
             for (key, _), n, row, t, w in zip([a for a, ok in zip(asked, served.tolist(), strict=True) if ok],
                                             counts.tolist(), lo.tolist(), ts.tolist(),
                                             (ts - prev_ts).tolist(), strict=True):

@@ -7,15 +7,14 @@ Pure; no I/O. A table is mutable: placing a pod (`add`) or forgetting one (`remo
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
+from kubescale.gcpause import gc_paused
 from kubesim.sim.schedinputs import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, HostPort, NodeInfo, PodInfo, Taint
 
 RESOURCES = (CPU, MEMORY, EPHEMERAL_STORAGE, PODS)
@@ -26,17 +25,6 @@ _INT64_MAX = 2**63 - 1
 _CPU, _MEMORY, _EPHEMERAL = attrgetter("cpu_millicores"), attrgetter("memory_bytes"), attrgetter("ephemeral_bytes")
 _NZ_CPU, _NZ_MEMORY = attrgetter("nonzero_cpu_millicores"), attrgetter("nonzero_memory_bytes")
 _KEY, _PRIORITY = attrgetter("namespace", "name"), attrgetter("priority")
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _conflict(a: HostPort, b: HostPort) -> bool:
@@ -92,7 +80,7 @@ class NodeTable:
         self.scores: dict[tuple[int, ...], tuple[int, np.ndarray]] = {}  # and its resource scores per request
         self.fits: dict[tuple[tuple[int, int], ...], tuple[int, np.ndarray]] = {}  # and NodeResourcesFit per usage
         self.changes: list[int] = []  # nodes whose amounts changed, in order (what cached scores catch up on)
-        with _gc_paused():  # allocation-heavy: the cyclic GC would rescan the whole heap several times meanwhile
+        with gc_paused():  # allocation-heavy: the cyclic GC would rescan the whole heap several times meanwhile
             self._bulk_add(bound)
 
     def __len__(self) -> int:
