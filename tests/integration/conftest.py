@@ -85,6 +85,18 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     stop_sim(s)
 
 
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+    """Call `check()` until it returns something truthy, at most `timeout` seconds (blocking tests)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
 async def until(what: str, check: Callable[[], Awaitable[Any]], timeout_s: float = 20.0) -> Any:
     """Await `check()` until it returns something truthy, at most `timeout_s`."""
     deadline = asyncio.get_running_loop().time() + timeout_s

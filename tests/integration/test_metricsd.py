@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kubescale import pki
 from kubescale.quantity import milli_value, nano_value
-from tests.integration.conftest import Sim, start_sim, stop_sim
+from tests.integration.conftest import Sim, start_sim, stop_sim, wait_for
 
 RESOLUTION_S = 10  # metrics-server's minimum
 SCENARIO = """
@@ -61,17 +61,6 @@ workloads:
       curve: 0.4
 """
 SYSTEM_CPU_M, SYSTEM_MEMORY = 50, 512 * 1024 * 1024  # what a simulated node's system slice uses (kubesim defaults)
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 class Metricsd:
@@ -151,7 +140,7 @@ def running(sim: Sim) -> list[dict[str, Any]]:
 
 def test_kubectl_top_matches_the_load_model(cluster: tuple[Sim, Metricsd]) -> None:
     sim, _ = cluster
-    wait_for("5 running pods", lambda: len(running(sim)) == 5)
+    wait_for("5 running pods", lambda: len(running(sim)) == 5, timeout=60)
     nodes = [n["metadata"]["name"] for n in sim.kubectl_json("get", "nodes")["items"]]
     # every node and every Running pod, after the store has two points of each
     rows = wait_for("kubectl top pods -A", lambda: (r := top_rows(sim, "pods", "-A")) and len(r) == 5 and r,

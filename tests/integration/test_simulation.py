@@ -9,14 +9,14 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import Sim, start_sim, stop_sim
+from tests.integration.conftest import Sim, start_sim, stop_sim, wait_for
 
 SCENARIO = """
 name: tiny
@@ -50,17 +50,6 @@ workloads:
     load:
       curve: 0.4
 """
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def control(sim: Sim, method: str, path: str, body: Any = None) -> tuple[int, Any]:
