@@ -132,12 +132,17 @@ def tabwrite(rows: Iterable[Sequence[str]]) -> str:
 
 # -- quantities as metrics_printer.go prints them ---------------------------------------------------------------
 
+_HUGE_NANOS = (2**63 - 1) * 10**9
+
+
 def _nanos(usage: Mapping[str, Any], resource: str) -> int:
     raw = usage.get(resource)
     if raw is None:
         return 0
     if isinstance(raw, str) and (m := _SIMPLE_QUANTITY.fullmatch(raw)) is not None:
-        return int(m.group(1)) * _SIMPLE_SCALE[m.group(2)]  # metrics-server's forms, without Fractions
+        nanos = int(m.group(1)) * _SIMPLE_SCALE[m.group(2)]  # metrics-server's forms, without Fractions
+        if nanos < _HUGE_NANOS:  # beyond, ParseQuantity's caps apply: leave them to kubescale.quantity
+            return nanos
     return quantity.nano_value(raw)
 
 
