@@ -275,7 +275,7 @@ async def measure(args: argparse.Namespace, run: Run, *, baseline: int | None) -
     figures += [
         Figure(f"full pod list (median of {len(list_times)})", statistics.median(list_times), "s", aim=AIM_POD_LIST_S),
         Figure(f"full pod list (best of {len(list_times)})", min(list_times), "s"),
-        Figure("full pod list items", items, f"of {pods} pods"),
+        Figure("full pod list items", items, f"of {pods:,} pods"),
         Figure("full pod list size", size / MB, "MB"),
         Figure("full node list", node_s, f"s ({node_body.count(ITEM)} of {nodes} nodes)"),
         Figure("mean tick wall time", tick_wall, "s"),
