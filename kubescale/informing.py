@@ -29,8 +29,9 @@ class ListWatcher(Protocol):
     """What an informer needs of a client (kubeclient.KubeClient is one; tests pass small fakes)."""
 
     async def list(
-        self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500
-    ) -> tuple[list[dict[str, Any]], str]: ...
+        self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500,
+        item: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> tuple[list[Any], str]: ...
 
     def watch(
         self, path: str, *, resource_version: str, params: Mapping[str, str] | None = None, timeout_s: int = 300
@@ -119,7 +120,8 @@ class Informer(Generic[T]):
                 if not first:
                     self.relists += 1
                 first = False
-                items, version = await self.client.list(self.path, params=self.params, page_size=self.page_size)
+                items, version = await self.client.list(self.path, params=self.params, page_size=self.page_size,
+                                                        item=self._listed)
                 self._replace(items)
                 self.resource_version = version
                 self._synced.set()
@@ -193,22 +195,29 @@ class Informer(Generic[T]):
         self._versions[key] = version
         self._notify(ADDED if old is None else MODIFIED, old, new)
 
-    def _replace(self, objects: list[dict[str, Any]]) -> None:
-        """A fresh list: the cache becomes exactly `objects`; handlers hear of what was added, changed
+    def _listed(self, obj: dict[str, Any]) -> tuple[Key, str, T] | None:
+        """A listed object as kept while its page arrives: key, version and the transformed object (the one
+        cached when the version is unchanged), or None when it cannot be read."""
+        try:
+            key = object_key(obj)
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            if key in self.items and self._versions.get(key) == version and version:
+                return key, version, self.items[key]
+            return key, version, self.transform(obj)
+        except Exception as e:
+            self._bad(f"listed object: {type(e).__name__}: {e}")
+            return None
+
+    def _replace(self, listed: list[tuple[Key, str, T] | None]) -> None:
+        """A fresh list: the cache becomes exactly `listed`; handlers hear of what was added, changed
         (by resourceVersion) or is gone."""
         items: dict[Key, T] = {}
         versions: dict[Key, str] = {}
-        for obj in objects:
-            try:
-                key = object_key(obj)
-                version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-                if key in self.items and self._versions.get(key) == version and version:
-                    items[key] = self.items[key]
-                else:
-                    items[key] = self.transform(obj)
+        for entry in listed:
+            if entry is not None:
+                key, version, obj = entry
+                items[key] = obj
                 versions[key] = version
-            except Exception as e:
-                self._bad(f"listed object: {type(e).__name__}: {e}")
         old_items = self.items
         self.items, self._versions = items, versions
         for key, old in old_items.items():

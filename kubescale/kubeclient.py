@@ -11,7 +11,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -182,12 +182,14 @@ class KubeClient:
         return await self.request("DELETE", path, params=params, body=body)
 
     async def list(
-        self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500
-    ) -> tuple[list[dict[str, Any]], str]:
+        self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500,
+        item: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> tuple[list[Any], str]:
         """Every item of a collection, following `continue` tokens in pages of `page_size` (0: one request),
         and the list's resourceVersion. When a continue token has expired (410) the list restarts unpaged,
-        as client-go's pager does."""
-        items: list[dict[str, Any]] = []
+        as client-go's pager does. `item`, when given, turns each object into what is kept as its page
+        arrives, so that 150,000 full Pods are never held at once."""
+        items: list[Any] = []
         query = dict(params or {})
         if page_size > 0:
             query["limit"] = str(page_size)
@@ -202,7 +204,8 @@ class KubeClient:
                 continue
             if not isinstance(page, dict):
                 raise ApiError(500, "InternalError", f"list {path}: the response is not a list object")
-            items.extend(page.get("items") or [])
+            page_items = page.get("items") or []
+            items.extend(map(item, page_items) if item is not None else page_items)
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             if not token:

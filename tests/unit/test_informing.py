@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -37,13 +37,14 @@ class FakeApi:
         self.list_calls = 0
         self.idle = asyncio.Event()
 
-    async def list(self, path: str, *, params: Mapping[str, str] | None = None,
-                   page_size: int = 500) -> tuple[list[dict[str, Any]], str]:
+    async def list(self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500,
+                   item: Callable[[dict[str, Any]], Any] | None = None) -> tuple[list[Any], str]:
         self.list_calls += 1
         answer = self.lists.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer  # type: ignore[no-any-return]
+        items, version = answer
+        return ([item(o) for o in items] if item is not None else items), version
 
     async def watch(self, path: str, *, resource_version: str, params: Mapping[str, str] | None = None,
                     timeout_s: int = 300) -> AsyncIterator[dict[str, Any]]:
