@@ -12,6 +12,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from autoscaler.hpa.model import Condition
+
 POLICY_PODS = "Pods"
 POLICY_PERCENT = "Percent"
 SELECT_MAX = "Max"
@@ -100,14 +102,6 @@ class ScaleEvent:
     timestamp: float
     replica_change: int  # size of the change, positive in both directions
     outdated: bool = False
-
-
-@dataclass(frozen=True)
-class Condition:
-    type: str
-    status: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -130,10 +130,9 @@ def decide(inp: SyncInput) -> Decision:
     conditions = defaulting.parse_status_conditions(dict(hpa))
     events: list[model.Event] = []
 
-    def set_condition(c: behavior.Condition | model.Condition) -> None:
+    def set_condition(c: model.Condition) -> None:
         nonlocal conditions
-        conditions = behavior.set_condition(conditions, behavior.Condition(c.type, c.status, c.reason, c.message),
-                                            now=now)
+        conditions = behavior.set_condition(conditions, c, now=now)
 
     set_condition(behavior.succeeded_get_scale())
     current = inp.scale.spec_replicas
