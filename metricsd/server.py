@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from prometheus_client import CollectorRegistry
 
 from kubescale import kubeconfig
@@ -122,8 +124,6 @@ class MetricsServer:
             pem = data.get("requestheader-client-ca-file")
             if not pem:
                 return None
-            from cryptography import x509
-
             names = tuple(json.loads(data.get("requestheader-allowed-names") or "[]"))
             opts = authn.RequestHeaderOptions(ca_certs=tuple(x509.load_pem_x509_certificates(pem.encode())),
                                               allowed_names=a.requestheader_allowed_names or names)
@@ -147,8 +147,6 @@ class MetricsServer:
                 ca_bundle = f.read()
         ctx = serving.serving_ssl_context(cert, key)
         if requestheader is not None:  # ask for (never require) a client certificate signed by the front proxy CA
-            from cryptography.hazmat.primitives.serialization import Encoding
-
             ctx.verify_mode = ssl.CERT_OPTIONAL
             ctx.load_verify_locations(cadata="".join(c.public_bytes(Encoding.PEM).decode()
                                                      for c in requestheader.ca_certs))
