@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import functools
 import ipaddress
+import logging
 import os
 import ssl
 import tempfile
@@ -20,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+log = logging.getLogger(__name__)
 
 PrivateKey = ec.EllipticCurvePrivateKey
 
@@ -135,6 +138,20 @@ def write_pair(pair: KeyPair, *, cert_path: str, key_path: str) -> None:
     """Write the certificate (0644) and key (0600), each atomically, so a reader never sees half a file."""
     _write_atomic(key_path, pair.key_pem, mode=0o600)
     _write_atomic(cert_path, pair.cert_pem, mode=0o644)
+
+
+def ensure_self_signed(cert_dir: str, *, host: str = "localhost", alternate_ips: Sequence[str] = ("127.0.0.1",),
+                       alternate_dns: Sequence[str] = ()) -> tuple[str, str]:
+    """`<cert_dir>/apiserver.crt` and `.key`, made self-signed (as client-go's GenerateSelfSignedCertKey for
+    metrics-server's --cert-dir) when not there yet; returns their paths."""
+    cert_file, key_file = os.path.join(cert_dir, "apiserver.crt"), os.path.join(cert_dir, "apiserver.key")
+    if os.path.exists(cert_file) and os.path.exists(key_file):
+        return cert_file, key_file
+    os.makedirs(cert_dir, mode=0o755, exist_ok=True)
+    pair = self_signed(common_name=host, dns_names=alternate_dns, ip_addresses=alternate_ips)
+    write_pair(pair, cert_path=cert_file, key_path=key_file)
+    log.info("generated a self-signed serving certificate in %s", cert_dir)
+    return cert_file, key_file
 
 
 def server_ssl_context(*, cert_file: str, key_file: str, client_ca_file: str | None = None) -> ssl.SSLContext:

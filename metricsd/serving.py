@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -60,20 +59,6 @@ def serving_ssl_context(cert_file: str, key_file: str, *, client_ca_files: Seque
     for extra in client_ca_files[1:]:
         ctx.load_verify_locations(cafile=extra)
     return ctx
-
-
-def ensure_self_signed(cert_dir: str, *, host: str = "localhost", alternate_ips: Sequence[str] = ("127.0.0.1",),
-                       alternate_dns: Sequence[str] = ()) -> tuple[str, str]:
-    """`<cert_dir>/apiserver.crt` and `.key`, made self-signed (as client-go's GenerateSelfSignedCertKey for
-    metrics-server's --cert-dir) when not there yet; returns their paths."""
-    cert_file, key_file = os.path.join(cert_dir, "apiserver.crt"), os.path.join(cert_dir, "apiserver.key")
-    if os.path.exists(cert_file) and os.path.exists(key_file):
-        return cert_file, key_file
-    os.makedirs(cert_dir, mode=0o755, exist_ok=True)
-    pair = pki.self_signed(common_name=host, dns_names=alternate_dns, ip_addresses=alternate_ips)
-    pki.write_pair(pair, cert_path=cert_file, key_path=key_file)
-    log.info("generated a self-signed serving certificate in %s", cert_dir)
-    return cert_file, key_file
 
 
 # --- health -----------------------------------------------------------------------------------------------
@@ -302,5 +287,7 @@ def build_app(*, store: MetricsStore, nodes: Callable[[], Mapping[str, NodeMeta]
     ])
     return app
 
+
+ensure_self_signed = pki.ensure_self_signed
 
 __all__ = ["HealthSource", "build_app", "ensure_self_signed", "serving_ssl_context"]

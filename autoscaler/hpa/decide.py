@@ -62,6 +62,7 @@ class SyncInput:
     settings: Settings = field(default_factory=Settings)
     selector_error: str | None = None
     ambiguous_hpas: tuple[str, ...] = ()
+    scale_update_error: str | None = None  # the rescale was tried and failed with this error
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,18 @@ def _status(*, current: int, desired: int, statuses: tuple[model.MetricStatus | 
     if conditions:
         out["conditions"] = [_condition_dict(c) for c in conditions]
     return out
+
+
+def failed_get_scale(hpa: Mapping[str, Any], error: str, *, now: float, history: History) -> Decision:
+    """The sync of an HPA whose target's scale could not be read (or whose target kind is unknown): a Warning
+    FailedGetScale event and AbleToScale=False; the rest of the status is left as it was."""
+    conditions = behavior.set_condition(defaulting.parse_status_conditions(dict(hpa)),
+                                        behavior.failed_get_scale(error), now=now)
+    status = dict(hpa.get("status") or {})
+    status["conditions"] = [_condition_dict(c) for c in conditions]
+    current = int(status.get("currentReplicas") or 0)
+    return Decision(current, current, False, "", (), conditions, (model.Event("Warning", "FailedGetScale", error),),
+                    status, history)
 
 
 def decide(inp: SyncInput) -> Decision:
@@ -195,6 +208,15 @@ def decide(inp: SyncInput) -> Decision:
         rescale = desired != current
 
     last_scale_time = stored_status.get("lastScaleTime")
+    if rescale and inp.scale_update_error is not None:
+        # the update of the scale failed: say so, keep the stored desiredReplicas and record no scale event
+        error = inp.scale_update_error
+        events.append(model.Event("Warning", "FailedRescale", behavior.failed_rescale_message(desired, reason, error)))
+        set_condition(behavior.failed_update_scale(error))
+        status = _status(current=current, desired=int(stored_status.get("desiredReplicas") or 0), statuses=statuses,
+                         conditions=conditions, last_scale_time=last_scale_time)
+        return Decision(current, current, False, reason, outcomes, conditions, tuple(events), status,
+                        History(recommendations, up_events, down_events))
     if rescale:
         set_condition(behavior.succeeded_rescale(desired))
         events.append(model.Event("Normal", "SuccessfulRescale", behavior.successful_rescale_message(desired, reason)))

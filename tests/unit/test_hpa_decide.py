@@ -4,7 +4,7 @@ transition times, events, status and history. Expected values are worked out by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -203,3 +203,36 @@ def test_result_stays_within_min_and_max(min_replicas: int, span: int, offset: i
     assert d.rescale == (d.desired_replicas != current)
     assert d.status["desiredReplicas"] == d.desired_replicas
     assert [e.reason for e in d.events] == (["SuccessfulRescale"] if d.rescale else [])
+
+
+def test_a_failed_scale_update_records_failed_rescale_and_keeps_the_stored_desired_replicas() -> None:
+    hpa = _hpa(behavior=DOWN_NO_WINDOW, status={"currentReplicas": 3, "desiredReplicas": 3,
+                                                "lastScaleTime": "2026-11-22T09:00:00Z"})
+    inp = _sync(current=3, pods=3, usage_m=400, request_m=500, hpa=hpa)
+    ok = decide.decide(inp)
+    assert ok.rescale and ok.desired_replicas == 5
+    failed = decide.decide(replace(inp, scale_update_error="the server reported a conflict"))
+    assert (failed.rescale, failed.desired_replicas, failed.current_replicas) == (False, 3, 3)
+    assert [(e.type, e.reason, e.message) for e in failed.events] == [
+        ("Warning", "FailedRescale", f"New size: 5; reason: {CPU_NAME} above target; error: the server reported a "
+                                     "conflict")]
+    first = failed.conditions[0]
+    assert (first.type, first.status, first.reason) == ("AbleToScale", "False", "FailedUpdateScale")
+    assert failed.conditions[0].message == ("the HPA controller was unable to update the target scale: the server "
+                                            "reported a conflict")
+    assert failed.status["desiredReplicas"] == 3 and failed.status["lastScaleTime"] == "2026-11-22T09:00:00Z"
+    assert failed.history.scale_up_events == () and failed.history.recommendations == ok.history.recommendations
+
+
+def test_failed_get_scale_sets_able_to_scale_false_and_keeps_the_rest_of_the_status() -> None:
+    hpa = _hpa(status={"currentReplicas": 4, "desiredReplicas": 4, "currentMetrics": [{"type": "Resource"}]})
+    history = decide.History((), ())
+    d = decide.failed_get_scale(hpa, 'deployments.apps "web" not found', now=NOW, history=history)
+    assert (d.rescale, d.current_replicas, d.desired_replicas, d.history) == (False, 4, 4, history)
+    assert [(e.type, e.reason, e.message) for e in d.events] == [
+        ("Warning", "FailedGetScale", 'deployments.apps "web" not found')]
+    assert d.status["conditions"] == [{
+        "type": "AbleToScale", "status": "False", "lastTransitionTime": decide.rfc3339(NOW), "reason": "FailedGetScale",
+        "message": "the HPA controller was unable to get the target's current scale: deployments.apps \"web\" not "
+                   "found"}]
+    assert d.status["currentMetrics"] == [{"type": "Resource"}] and d.status["desiredReplicas"] == 4
