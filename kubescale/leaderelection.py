@@ -18,7 +18,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -252,7 +252,7 @@ class LeaderElector:
         """True from acquiring the lease until leading stops (lost, cancelled or the callback ended)."""
         return self._leading
 
-    async def run(self, on_started_leading: Callable[[], Awaitable[None]]) -> None:
+    async def run(self, on_started_leading: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Acquire the lease, run `on_started_leading()` as a task and renew until renewal fails for a whole renew
         deadline; then cancel the task (awaiting its end), release the lease when `release_on_cancel`, and
         return: the caller should exit, as kube-controller-manager does. When the callback ends by itself, stop
@@ -279,7 +279,7 @@ class LeaderElector:
         desc = self.config.describe()
         log.info("attempting to acquire leader lease %s...", desc)
         while True:
-            try:
+            try:  # one try may take no longer than a renewal round may
                 async with asyncio.timeout(self.config.renew_deadline_s):
                     acquired = await self._try_acquire_or_renew()
             except TimeoutError:
