@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from autoscaler.hpa import explain as hpa_explain
+from autoscaler.hpa import command as hpa_command
 from kubescale import demo, top
 from kubesim.app import KubeSim, SimConfig, run_forever
 from kubesim.server import ServingOptions
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sim_parser(sub)
     _metrics_server_parser(sub)
     top.register(sub)
-    hpa_explain.register(sub)
+    hpa_command.register(sub)
     demo.register(sub)
     return parser
 

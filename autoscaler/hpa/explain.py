@@ -10,12 +10,11 @@ Pure apart from reading the case file; case errors raise CaseError naming the fi
     render(decision) -> dict
     explain(doc) -> dict
     explain_file(path) -> dict
-    register(subparsers)      (adds `hpa explain CASE` to the kubescale CLI)
+    run_case(path) -> int     (what `kubescale hpa explain CASE` runs)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -228,34 +227,12 @@ def explain_file(path: str | Path) -> dict[str, Any]:
     return explain(doc)
 
 
-def _run_explain(args: argparse.Namespace) -> int:
+def run_case(path: str) -> int:
+    """Print the explanation of a case file as JSON; case errors go to stderr (exit status 1)."""
     try:
-        result = explain_file(args.case)
+        result = explain_file(path)
     except CaseError as e:
         print(f"kubescale hpa explain: {e}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2))
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `hpa explain CASE` to the `kubescale` subcommands."""
-    hpa = subparsers.add_parser("hpa", help="the horizontal pod autoscaler",
-                                description="The HorizontalPodAutoscaler controller and its tools.")
-    commands = hpa.add_subparsers(dest="hpa_command", required=True, metavar="explain")
-    ex = commands.add_parser("explain", help="print the decision one HPA sync would make for a case file",
-                             description="Replay one HPA sync offline: read a YAML or JSON case and print the "
-                                         "decision (replicas, conditions, events, history) as JSON.")
-    ex.add_argument("case", metavar="CASE", help="the case file (YAML or JSON)")
-    ex.set_defaults(func=_run_explain)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubescale")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,6 @@ upstream semantics), through explain_file and through the CLI entry; case errors
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from autoscaler.hpa import explain
+from kubescale import cli
 
 CASES = Path(__file__).resolve().parent.parent / "hpa_cases"
 CASE_FILES = sorted(CASES.glob("*.yaml"))
@@ -31,9 +31,7 @@ def test_case_gives_expected_json(case: Path) -> None:
 
 @pytest.mark.parametrize("case", CASE_FILES[:1], ids=[c.stem for c in CASE_FILES[:1]])
 def test_cli_prints_the_json(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="kubescale")
-    explain.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["hpa", "explain", str(case)])
+    args = cli.build_parser().parse_args(["hpa", "explain", str(case)])
     assert args.func(args) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(case.with_suffix(".expected.json").read_text())
@@ -44,7 +42,7 @@ def test_cli_prints_the_json(case: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_main_reports_case_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("now: yesterday\n")
-    assert explain.main(["hpa", "explain", str(bad)]) == 1
+    assert cli.main(["hpa", "explain", str(bad)]) == 1
     assert capsys.readouterr().err == ("kubescale hpa explain: now: expected an RFC 3339 time, got 'yesterday'\n")
 
 
