@@ -24,13 +24,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
-from kubescale.events import EventRecorder
 
 from autoscaler.hpa import decide, defaulting, gathering
 from autoscaler.hpa.gathering import PodEntry, pod_entry
 from autoscaler.hpa.metricsclient import MetricsClient, client_error_text
 from autoscaler.hpa.selectorindex import HPAKey, SelectorIndex
 from autoscaler.hpa.telemetry import HPATelemetry
+from kubescale.events import EventRecorder
 from kubescale.informing import DELETED, Informer
 from kubescale.kubeclient import ApiError, KubeClient
 from kubescale.restmapper import RESTMapper
@@ -75,7 +75,7 @@ class HPAController:
         self.metrics = MetricsClient(client, self.mapper)
         self.hpas: Informer[dict[str, Any]] = Informer(client, HPA_PATH, lambda o: o, name="horizontalpodautoscalers")
         self.pods: Informer[PodEntry] = Informer(client, PODS_PATH, pod_entry, name="pods")
-        self._pods_by_ns: dict[str, dict[str, PodEntry]] = {}
+        self.pod_index = gathering.PodIndex()
         self.history: dict[HPAKey, decide.History] = {}
         self.selectors = SelectorIndex()
         self._due: dict[HPAKey, float] = {}
@@ -110,11 +110,10 @@ class HPAController:
     def _on_pod(self, kind: str, old: PodEntry | None, new: PodEntry | None) -> None:
         entry = new if new is not None else old
         assert entry is not None
-        bucket = self._pods_by_ns.setdefault(entry.namespace, {})
         if kind == DELETED:
-            bucket.pop(entry.info.name, None)
+            self.pod_index.remove(entry.namespace, entry.info.name)
         else:
-            bucket[entry.info.name] = entry
+            self.pod_index.put(entry)
 
     def enqueue(self, key: HPAKey, *, after_s: float = 0.0) -> None:
         """AddAfter: the earliest of an already queued time and now + after_s wins."""
@@ -208,7 +207,7 @@ class HPAController:
         except gathering.ScaleError as e:
             failed = decide.failed_get_scale(stored, str(e), now=now, history=history)
             return await self._finish(key, hpa, failed), e.kind
-        pods = gathering.matching(self._pods_by_ns.get(key[0], {}).values(), target)
+        pods = self.pod_index.select(key[0], target.selector)
         ambiguous: tuple[str, ...] = ()
         if target.scale.selector and target.selector_error is None:
             self.selectors.put(key, target.selector)

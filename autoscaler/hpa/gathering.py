@@ -5,7 +5,7 @@ gather through here, so a live decision and its explanation see the same inputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +82,40 @@ async def get_scale(client: KubeClient, mapper: RESTMapper, namespace: str, ref:
     raise ScaleError(first_error or "the scale subresource answered with no object", "internal")
 
 
-def matching(pods: Iterable[PodEntry], target: ScaleTarget) -> list[PodEntry]:
-    return [p for p in pods if target.selector.matches(p.labels)]
+class PodIndex:
+    """The pod cache by namespace and by label pair, so that a selector's pods are found from its rarest exact
+    `key=value` instead of by a scan of the namespace (10,000 HPAs over 1,000-pod namespaces)."""
+
+    def __init__(self) -> None:
+        self._pods: dict[str, dict[str, PodEntry]] = {}
+        self._by_label: dict[tuple[str, str, str], set[str]] = {}
+
+    def put(self, entry: PodEntry) -> None:
+        self.remove(entry.namespace, entry.info.name)
+        self._pods.setdefault(entry.namespace, {})[entry.info.name] = entry
+        for k, v in entry.labels.items():
+            self._by_label.setdefault((entry.namespace, k, v), set()).add(entry.info.name)
+
+    def remove(self, namespace: str, name: str) -> None:
+        old = self._pods.get(namespace, {}).pop(name, None)
+        if old is None:
+            return
+        for k, v in old.labels.items():
+            names = self._by_label.get((namespace, k, v))
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._by_label[(namespace, k, v)]
+
+    def select(self, namespace: str, selector: LabelSelector) -> list[PodEntry]:
+        if selector.selects_nothing:
+            return []
+        pods = self._pods.get(namespace, {})
+        exact = selector.exact_matches()
+        if not exact:
+            return [p for p in pods.values() if selector.matches(p.labels)]
+        names = min((self._by_label.get((namespace, k, v), set()) for k, v in exact.items()), key=len)
+        return [p for n in sorted(names) if selector.matches((p := pods[n]).labels)]
 
 
 async def sync_input(metrics: MetricsClient, stored: Mapping[str, Any], target: ScaleTarget,

@@ -1,4 +1,5 @@
-"""SelectorIndex: which HPAs select a set of pods (AmbiguousSelector), checked against a brute-force scan."""
+"""SelectorIndex (which HPAs select a set of pods: AmbiguousSelector) and PodIndex (which pods a selector
+selects), each checked against a brute-force scan."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autoscaler.hpa import model
+from autoscaler.hpa.gathering import PodEntry, PodIndex
 from autoscaler.hpa.selectorindex import SelectorIndex
 from kubesim.selectors import LabelSelector, parse_label_selector
 
@@ -61,3 +64,24 @@ def test_agrees_with_a_scan(selectors: dict[tuple[str, str], str], pods: list[di
     expected = sorted(f"{ns}/{name}" for (ns, name), text in selectors.items()
                       if ns == "ns" and any(parse_label_selector(text).matches(p) for p in pods))
     assert idx.selecting("ns", pods) == expected
+
+
+_pods = st.lists(st.tuples(st.sampled_from(["ns", "x"]), st.sampled_from("abcdefgh"), _labels), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_pods, st.lists(st.tuples(st.sampled_from(["ns", "x"]), st.sampled_from("abcdefgh")), max_size=4), _selector)
+def test_pod_index_selects_what_a_scan_selects(pods: list[tuple[str, str, dict[str, str]]],
+                                               removed: list[tuple[str, str]], text: str) -> None:
+    index, live = PodIndex(), {}
+    for ns, name, labels in pods:  # later puts replace earlier ones of the same pod
+        entry = PodEntry(ns, labels, model.PodInfo(name))
+        index.put(entry)
+        live[(ns, name)] = entry
+    for ns, name in removed:
+        index.remove(ns, name)
+        live.pop((ns, name), None)
+    selector = parse_label_selector(text)
+    expected = sorted(e.info.name for (ns, _), e in live.items() if ns == "ns" and selector.matches(e.labels))
+    assert sorted(e.info.name for e in index.select("ns", selector)) == expected
+    assert index.select("ns", LabelSelector.nothing()) == []
