@@ -164,6 +164,18 @@ class MetricsServer:
         nodes = Informer(client, "/api/v1/nodes", node_meta, name="nodes")
         pods = Informer(client, "/api/v1/pods", pod_meta, params={"fieldSelector": "status.phase=Running"},
                         name="pods")
+        by_namespace: dict[str, dict[tuple[str, str], PodMeta]] = {}
+
+        def index_pod(kind: str, old: PodMeta | None, new: PodMeta | None) -> None:
+            meta = new if new is not None else old
+            assert meta is not None
+            bucket = by_namespace.setdefault(meta.namespace, {})
+            if new is None:
+                bucket.pop((meta.namespace, meta.name), None)
+            else:
+                bucket[(meta.namespace, meta.name)] = new
+
+        pods.add_handler(index_pod)
         self._informers = (nodes, pods)
         self._scraper = Scraper(_kubelet_options(c, client.config))
         telemetry = Telemetry(store=self.store, scraper=_ScraperState(self._scraper),
@@ -188,7 +200,7 @@ class MetricsServer:
             store=self.store, nodes=lambda: {k[1]: v for k, v in nodes.items.items()}, pods=lambda: pods.items,
             authenticator=authenticator, authorizer=authorizer, always_allow_paths=c.auth.always_allow_paths,
             health=_Health(manager, self._informers), registry=registry, telemetry=telemetry, loopback=loopback,
-            node_selector=c.kubelet.node_selector)
+            node_selector=c.kubelet.node_selector, pods_in=lambda ns: by_namespace.get(ns, {}))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, c.serving.bind_address, c.serving.secure_port, ssl_context=ctx)

@@ -114,10 +114,13 @@ def build_app(*, store: MetricsStore, nodes: Callable[[], Mapping[str, NodeMeta]
               authorizer: authn.Authorizer | None, always_allow_paths: Sequence[str], health: HealthSource,
               registry: CollectorRegistry, telemetry: Telemetry | None = None,
               loopback: authn.LoopbackTrust | None = None, node_selector: str = "",
-              clock: Callable[[], float] = time.time) -> web.Application:
+              clock: Callable[[], float] = time.time,
+              pods_in: Callable[[str], Mapping[tuple[str, str], PodMeta]] | None = None) -> web.Application:
     """The aiohttp app. Without an authenticator callers are anonymous; without an authorizer everyone may do
     everything (tests, or behind something else). `loopback` trusts loopback callers (kubesim's local mode).
-    `node_selector` is --node-selector (label syntax): it restricts node lists as upstream."""
+    `node_selector` is --node-selector (label syntax): it restricts node lists as upstream. `pods_in(namespace)`,
+    when given, is the pod cache of one namespace, so that a namespaced list (the HPA's, one per HPA and sync)
+    does not walk every pod of the cluster."""
     encoder = resources.Encoder()
     selector = selectors.parse_label_selector(node_selector)
     version = _version_info()
@@ -216,8 +219,9 @@ def build_app(*, store: MetricsStore, nodes: Callable[[], Mapping[str, NodeMeta]
         if resources.is_watch(request.query):
             raise resources.watch_not_supported("pods")
         selection = resources.parse_selection(request.query)
-        cache = pods()
-        metas = resources.select_pods(cache, selection, namespace=request.match_info.get("namespace"))
+        namespace = request.match_info.get("namespace")
+        cache = pods_in(namespace) if pods_in is not None and namespace is not None else pods()
+        metas = resources.select_pods(cache, selection, namespace=namespace)
         metrics = store.pod_metrics([(m.namespace, m.name) for m in metas])
         at = now_ns()
         observe(np.fromiter((m.timestamp_ns for m in metrics.values()), np.int64, len(metrics)), at)
