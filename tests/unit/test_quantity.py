@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubescale import quantity
@@ -126,3 +126,14 @@ def test_nano_value(raw: str | int | Fraction, nanos: int) -> None:
 def test_nano_value_rejects_what_parse_rejects() -> None:
     with pytest.raises(quantity.QuantityError):
         quantity.nano_value("12 apples")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(min_value=0, max_value=2**70), st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "P", "E",
+                                                                   "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]))
+def test_the_integer_fast_path_agrees_with_the_exact_parse(digits: int, suffix: str) -> None:
+    text = f"{digits}{suffix}"
+    exact = quantity._parse(text)[0]
+    assert quantity._simple_nanos(text) == int(exact * 1_000_000_000)
+    assert quantity.milli_value(text) == -(-(exact * 1000).numerator // (exact * 1000).denominator)
+    assert quantity.milli_value(text) == quantity.milli_value(Fraction(exact))
