@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from autoscaler.hpa import decide
-from autoscaler.hpa.controller import ControllerOptions, HPAController
+from autoscaler.hpa.controller import CLASS_ANNOTATION, ControllerOptions, HPAController
 from kubescale import kubeconfig, pki
 from kubescale.events import EventRecorder
 from kubescale.kubeclient import KubeClient
@@ -347,3 +347,23 @@ async def test_a_conflicting_scale_update_is_retried_on_fresh_data(env: Env) -> 
     dep = await env.client.get(f"/apis/apps/v1/namespaces/{NS}/deployments/busy")
     assert dep["spec"]["replicas"] == 4
 
+
+
+async def test_hpas_of_another_class_are_left_alone(env: Env) -> None:
+    await _deployment(env, "classy", 2, {"app": "classy"})
+    hpa = _hpa("classy", {"apiVersion": "apps/v1", "kind": "Deployment", "name": "classy"}, [
+        {"type": "Pods", "pods": {"metric": {"name": "rps"}, "target": {"type": "AverageValue",
+                                                                       "averageValue": "10"}}}])
+    hpa["metadata"]["annotations"] = {CLASS_ANNOTATION: "predictive"}
+    await env.apply(f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers", hpa)
+    await until("hpa cached", lambda: _cached(env.controller, "classy"))
+    assert await env.controller.reconcile_key((NS, "classy")) is None  # this controller has no class
+    assert not ((await env.hpa("classy")).get("status") or {}).get("conditions")
+    mine = HPAController(env.client, ControllerOptions(hpa_class="predictive"), recorder=env.controller.recorder)
+    await mine.hpas.start()
+    try:
+        await until("hpa cached", lambda: _cached(mine, "classy"))
+        decision = await mine.reconcile_key((NS, "classy"))
+        assert decision is not None and decision.current_replicas == 2
+    finally:
+        await mine.stop()
