@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
-from kubescale.events import EventRecorder
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from autoscaler.hpa import decide, explain, fromcluster
@@ -29,6 +28,7 @@ from autoscaler.hpa.controller import CLASS_ANNOTATION, ControllerOptions, HPACo
 from autoscaler.hpa.telemetry import HPATelemetry
 from kubescale import kubeconfig, leaderelection, pki
 from kubescale.durations import go_duration_s
+from kubescale.events import EventRecorder
 from kubescale.kubeclient import KubeClient
 
 log = logging.getLogger(__name__)
